@@ -1,0 +1,195 @@
+// BumpAllocator: hands out memory from one region by advancing a pointer. It never
+// frees, with one exception: the most recent allocation (the block that ends where the
+// free space begins) is freed, grown or shrunk in place. Freeing in LIFO order therefore
+// gives back every block, like a stack. Cost of allocate: an alignment round-up, two
+// compares, one store and a counter. One owner thread; stats() may be read from any.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "ctxalloc/config.h"
+#include "ctxalloc/core/allocator.h"
+#include "ctxalloc/core/misuse.h"
+
+namespace ctxalloc {
+
+class BumpAllocator {
+ public:
+  /// An allocator over [region.ptr, region.ptr + region.size), which it does not own.
+  explicit BumpAllocator(Block region) noexcept
+      : begin_(region.ptr), next_(region.ptr), end_(region.ptr + region.size) {}
+
+  BumpAllocator(const BumpAllocator&) = delete;
+  BumpAllocator& operator=(const BumpAllocator&) = delete;
+
+  Block allocate(Layout layout) noexcept {
+    if (CTXALLOC_CHECKS && !layout.valid()) return allocate_slow(layout);
+    // In address arithmetic: align_up cannot overflow (user addresses are below 2^47,
+    // alignments at most 2^30); p + size wraps only for sizes near SIZE_MAX, which then
+    // land below p. So two compares catch exhaustion, overflow and size 0 (new_next == p).
+    const auto next = reinterpret_cast<std::uintptr_t>(next_.get());
+    const std::uintptr_t p = align_up(next, layout.align);
+    const std::uintptr_t new_next = p + layout.size;
+    if (new_next > reinterpret_cast<std::uintptr_t>(end_) || new_next <= p) [[unlikely]]
+      return allocate_slow(layout);
+    if (p == 0) __builtin_unreachable();  // lets callers drop their null test
+    next_.set(reinterpret_cast<std::byte*>(new_next));
+    counters_.allocations.add(1);
+    return Block{reinterpret_cast<std::byte*>(p), layout.size};
+  }
+
+  Block allocate_zeroed(Layout layout) noexcept {
+    // Not known to be zero: memory freed in place may be handed out again.
+    return detail::allocate_zeroed_by_fill(*this, layout);
+  }
+
+  /// Frees the most recent block in place; any other live block is only counted. The
+  /// size must be the one allocate returned (blocks are exactly the size asked for).
+  void deallocate(Block block, std::size_t /*align*/) noexcept {
+    if (is_most_recent(block)) {
+      note_peak();
+      next_.set(block.ptr);
+    } else if (!handed_out(block.ptr)) [[unlikely]] {
+      if (block.ptr == nullptr) return;  // like free(NULL)
+      if (block.size == 0 && is_zero_size_sentinel(block.ptr)) return;
+      misuse(contains(block.ptr) ? Misuse::double_free : Misuse::foreign_pointer, block.ptr,
+             "deallocate");
+      return;
+    }
+    counters_.deallocations.add(1);
+  }
+
+  /// In place when block is the most recent one and the region has room; otherwise
+  /// (Move::allowed) a new block is secured first and the bytes copied.
+  Block grow(Block block, Layout new_layout, Move move) noexcept {
+    if (new_layout.size < block.size) return bad_argument(block.ptr, "grow");
+    if (block.size == 0 && is_zero_size_sentinel(block.ptr)) {
+      if (move == Move::forbidden) return refuse();
+      return allocate(new_layout);
+    }
+    if (is_most_recent(block) && new_layout.size <= static_cast<std::size_t>(end_ - block.ptr)) {
+      next_.set(block.ptr + new_layout.size);
+      counters_.grows.add(1);
+      return Block{block.ptr, new_layout.size};
+    }
+    if (move == Move::forbidden) return refuse();
+    Block fresh = allocate(new_layout);
+    if (fresh.ptr == nullptr) return fresh;
+    std::memcpy(fresh.ptr, block.ptr, block.size);
+    deallocate(block, new_layout.align);
+    counters_.grows.add(1);
+    return fresh;
+  }
+
+  /// Always in place: the most recent block gives its tail back to the region, any other
+  /// block leaves its tail unused until reset(). Shrinking to 0 frees the block.
+  Block shrink(Block block, Layout new_layout, Move /*move*/) noexcept {
+    if (new_layout.size > block.size) return bad_argument(block.ptr, "shrink");
+    if (block.size == 0 && is_zero_size_sentinel(block.ptr)) return block;
+    if (new_layout.size == 0) {
+      deallocate(block, new_layout.align);
+      return allocate(new_layout);
+    }
+    if (is_most_recent(block)) {
+      note_peak();
+      next_.set(block.ptr + new_layout.size);
+    }
+    counters_.shrinks.add(1);
+    return Block{block.ptr, new_layout.size};
+  }
+
+  bool contains(const void* p) const noexcept {
+    const auto* b = static_cast<const std::byte*>(p);
+    return b >= begin_ && b < end_;
+  }
+
+  /// Forgets every allocation: the whole region is free again.
+  void reset() noexcept {
+    note_peak();
+    next_.set(begin_);
+  }
+
+  /// Bytes consumed from the region (live blocks, blocks freed out of order, padding).
+  std::size_t used() const noexcept { return static_cast<std::size_t>(next_.get() - begin_); }
+  std::size_t capacity() const noexcept { return static_cast<std::size_t>(end_ - begin_); }
+  Block region() const noexcept { return Block{begin_, capacity()}; }
+
+  Stats stats() const noexcept {
+    Stats s = counters_.snapshot();
+    s.bytes_in_use = used();
+    s.peak_bytes = peak_.get() > s.bytes_in_use ? peak_.get() : s.bytes_in_use;
+    s.capacity = capacity();
+    return s;
+  }
+
+  /// Owner thread only, like every operation but stats().
+  CheckResult check_invariants() const {
+    const std::byte* next = next_.get();
+    CTXALLOC_INVARIANT(begin_ <= end_, "bump: begin ", begin_, " after end ", end_);
+    CTXALLOC_INVARIANT(next >= begin_ && next <= end_, "bump: next ", next, " outside region [",
+                       begin_, ", ", end_, "]");
+    const Stats s = counters_.snapshot();
+    CTXALLOC_INVARIANT(s.deallocations <= s.allocations, "bump: ", s.deallocations,
+                       " deallocations exceed ", s.allocations, " allocations");
+    CTXALLOC_INVARIANT(peak_.get() <= capacity(), "bump: peak ", peak_.get(), " exceeds capacity ",
+                       capacity());
+    return CheckResult::ok();
+  }
+
+ private:
+  template <class>
+  friend struct TestPeer;
+
+  // Zero-size requests, invalid layouts (checked builds) and real exhaustion.
+  [[gnu::noinline]] Block allocate_slow(Layout layout) noexcept {
+    if (!layout.valid()) return bad_argument(nullptr, "allocate");
+    if (layout.size == 0) {
+      if (zero_size_uses_sentinel(layout.align)) return zero_size_block(layout.align);
+      return allocate(Layout{1, layout.align});
+    }
+    return refuse();  // the region is full; the state is unchanged
+  }
+
+  // The block that ends where the free space begins. Blocks are exactly the size asked
+  // for, so no separate "most recent" pointer is needed, and after it is freed the block
+  // before it (if it ends there too) becomes the most recent: LIFO frees all reclaim.
+  bool is_most_recent(Block block) const noexcept {
+    return block.ptr + block.size == next_.get() && block.size != 0;
+  }
+
+  Block refuse() noexcept {
+    counters_.failures.add(1);
+    return Block{};
+  }
+
+  Block bad_argument(const void* p, const char* op) noexcept {
+    counters_.failures.add(1);
+    misuse(Misuse::bad_argument, p, op);
+    return Block{};
+  }
+
+  // A block freed out of order is never reclaimed, so any address in the handed-out part
+  // of the region may be live.
+  bool handed_out(const std::byte* p) const noexcept { return p >= begin_ && p < next_.get(); }
+
+  void misuse(Misuse what, const void* p, const char* op) noexcept {
+    counters_.misuses.add(1);
+    report_misuse(what, "bump", op, p);
+  }
+
+  void note_peak() noexcept {
+    if (used() > peak_.get()) peak_.set(used());
+  }
+
+  std::byte* begin_;
+  Relaxed<std::byte*> next_;
+  std::byte* end_;
+  Relaxed<std::size_t> peak_;  // high-water mark, brought up to date whenever next_ drops
+  StatsCounters counters_;
+};
+
+static_assert(Allocator<BumpAllocator>);
+
+}  // namespace ctxalloc

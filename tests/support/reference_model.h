@@ -1,0 +1,148 @@
+// A reference model of live blocks, independent of the allocators under test: it shares
+// no code with them (plain pointers and sizes, std::map) and checks what any correct
+// allocator must guarantee: blocks are aligned, at least as large as asked, never
+// overlap, and keep their bytes until freed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+
+namespace ctxalloc::testing {
+
+struct LiveBlock {
+  unsigned char* ptr = nullptr;
+  std::size_t requested = 0;  // size the caller asked for (and wrote)
+  std::size_t size = 0;       // size the allocator reported
+  std::size_t align = 1;
+  std::uint64_t tag = 0;  // seeds the payload pattern
+};
+
+class ReferenceModel {
+ public:
+  /// Records a new block after checking it; returns an error message or "".
+  std::string add(void* p, std::size_t requested, std::size_t size, std::size_t align) {
+    auto* b = static_cast<unsigned char*>(p);
+    if (b == nullptr) return "null block recorded as live";
+    if (reinterpret_cast<std::uintptr_t>(b) % align != 0) return msg("misaligned block", b, align);
+    if (size < requested) return msg("block smaller than asked", b, size);
+    if (const std::string e = overlap(b, size); !e.empty()) return e;
+    LiveBlock lb{b, requested, size, align, next_tag_++};
+    live_.emplace(key(b), lb);
+    bytes_ += size;
+    fill(lb);
+    return "";
+  }
+
+  /// Checks the payload and forgets the block; returns an error message or "".
+  std::string remove(void* p) {
+    auto it = live_.find(key(p));
+    if (it == live_.end()) return msg("freeing a block the model does not know", p, 0);
+    std::string e = verify(it->second);
+    bytes_ -= it->second.size;
+    live_.erase(it);
+    return e;
+  }
+
+  /// A block was resized (maybe moved): the first min(old, new) requested bytes must
+  /// have survived; the rest of the new block is then filled afresh.
+  std::string resize(void* old_p, void* new_p, std::size_t requested, std::size_t size) {
+    auto it = live_.find(key(old_p));
+    if (it == live_.end()) return msg("resizing a block the model does not know", old_p, 0);
+    LiveBlock lb = it->second;
+    bytes_ -= lb.size;
+    live_.erase(it);
+    auto* nb = static_cast<unsigned char*>(new_p);
+    const std::size_t kept = requested < lb.requested ? requested : lb.requested;
+    if (reinterpret_cast<std::uintptr_t>(nb) % lb.align != 0)
+      return msg("resized block misaligned", nb, lb.align);
+    if (size < requested) return msg("resized block smaller than asked", nb, size);
+    if (const std::string e = overlap(nb, size); !e.empty()) return e;
+    for (std::size_t i = 0; i < kept; ++i) {
+      if (nb[i] != pattern(lb.tag, i)) return msg("payload lost in resize at offset", nb, i);
+    }
+    lb.ptr = nb;
+    lb.requested = requested;
+    lb.size = size;
+    lb.tag = next_tag_++;
+    live_.emplace(key(nb), lb);
+    bytes_ += size;
+    fill(lb);
+    return "";
+  }
+
+  std::string verify(const LiveBlock& lb) const {
+    for (std::size_t i = 0; i < lb.requested; ++i) {
+      if (lb.ptr[i] != pattern(lb.tag, i)) return msg("payload corrupted at offset", lb.ptr, i);
+    }
+    return "";
+  }
+
+  std::string verify_all() const {
+    for (const auto& [k, lb] : live_) {
+      if (std::string e = verify(lb); !e.empty()) return e;
+    }
+    return "";
+  }
+
+  const LiveBlock* find(const void* p) const {
+    auto it = live_.find(key(p));
+    return it == live_.end() ? nullptr : &it->second;
+  }
+
+  /// The i-th live block in address order (i < size()).
+  const LiveBlock& nth(std::size_t i) const {
+    auto it = live_.begin();
+    std::advance(it, static_cast<std::ptrdiff_t>(i));
+    return it->second;
+  }
+
+  std::size_t count() const { return live_.size(); }
+  std::size_t bytes() const { return bytes_; }
+  bool empty() const { return live_.empty(); }
+  const std::map<std::uintptr_t, LiveBlock>& blocks() const { return live_; }
+
+ private:
+  static std::uintptr_t key(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
+
+  // Byte i of a block with this tag: cheap, and different for every block and offset.
+  static unsigned char pattern(std::uint64_t tag, std::size_t i) {
+    std::uint64_t x = (tag * 0x9E3779B97F4A7C15ULL) ^ (i * 0xBF58476D1CE4E5B9ULL);
+    return static_cast<unsigned char>((x >> 29) ^ (x >> 7) ^ i);
+  }
+
+  static void fill(const LiveBlock& lb) {
+    for (std::size_t i = 0; i < lb.requested; ++i)
+      lb.ptr[i] = pattern(lb.tag, i);
+  }
+
+  std::string overlap(const unsigned char* b, std::size_t size) const {
+    if (size == 0) return "";
+    auto it = live_.upper_bound(key(b));
+    if (it != live_.end() && key(b) + size > it->first)
+      return msg("block overlaps the next live block", b, it->first - key(b));
+    if (it != live_.begin()) {
+      --it;
+      const LiveBlock& prev = it->second;
+      if (prev.size != 0 && key(prev.ptr) + prev.size > key(b))
+        return msg("block overlaps the previous live block", b, key(b) - key(prev.ptr));
+    }
+    return "";
+  }
+
+  static std::string msg(const char* what, const void* p, std::size_t n) {
+    std::ostringstream os;
+    os << what << " (block " << p << ", " << n << ")";
+    return os.str();
+  }
+
+  std::map<std::uintptr_t, LiveBlock> live_;
+  std::size_t bytes_ = 0;
+  std::uint64_t next_tag_ = 1;
+};
+
+}  // namespace ctxalloc::testing
