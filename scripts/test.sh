@@ -9,6 +9,7 @@ root=$PWD
 bash scripts/setup.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 
 variants=${CTXALLOC_VARIANTS:-"release debug asan tsan"}
+mkdir -p build
 logs=()
 for v in $variants; do
   dir=build/$v
@@ -24,7 +25,7 @@ for v in $variants; do
   rm -f "$dir/meson-logs/testlog.json"
   if [ ! -f "$dir/build.ninja" ]; then
     env "${env[@]}" meson setup "$dir" -Dvariant="$v" "${opts[@]}" >"$root/build/setup-$v.log" 2>&1 ||
-      { mkdir -p build; echo "meson setup failed for $v:"; tail -20 "build/setup-$v.log"; }
+      { echo "meson setup failed for $v:"; tail -20 "build/setup-$v.log"; }
   fi
   if [ -f "$dir/build.ninja" ]; then
     if ninja -C "$dir" >"$root/build/ninja-$v.log" 2>&1; then
