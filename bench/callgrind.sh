@@ -1,31 +1,41 @@
 #!/usr/bin/env bash
-# Instructions per operation of each workload of the callgrind driver, counted by
+# Instructions per operation of each workload of the callgrind drivers, counted by
 # valgrind --tool=callgrind inside the workload's function only (stable on a noisy,
 # shared machine: it counts instructions, not time).
-#   bench/callgrind.sh [WORKLOAD...]   (default: all of them)
-#   N=ops (default 1000000); results also go to bench/results/callgrind.json
+#   bench/callgrind.sh [SUITE[:WORKLOAD]...]   (default: every workload of every suite)
+#   N=ops (default 1000000); results also go to bench/results/callgrind-<suite>.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build/release}
 ninja -C "$build" >/dev/null
-driver=$build/bench/callgrind_ops
 n=${N:-1000000}
-workloads=("$@")
-if [ ${#workloads[@]} -eq 0 ]; then
-  mapfile -t workloads < <("$driver" 2>&1 | sed -n 's/^workloads: //p' | tr ' ' '\n')
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  for d in "$build"/bench/callgrind_*; do targets+=("$(basename "$d" | sed 's/^callgrind_//')"); done
 fi
 mkdir -p bench/results
 tmp=$(mktemp -d)
-json="{"
-sep=""
-for w in "${workloads[@]}"; do
-  valgrind --tool=callgrind --callgrind-out-file="$tmp/$w.out" \
-    --toggle-collect="ctxbench_$w" "$driver" "$w" "$n" >/dev/null 2>&1
-  total=$(sed -n 's/^summary: //p' "$tmp/$w.out" | awk '{print $1}')
-  per=$(awk -v t="$total" -v n="$n" 'BEGIN{printf "%.2f", t/n}')
-  printf '%-28s %14s instructions  %8s per op\n' "$w" "$total" "$per"
-  json+="$sep\"$w\": {\"instructions\": $total, \"ops\": $n, \"per_op\": $per}"
-  sep=", "
+trap 'rm -rf "$tmp"' EXIT
+for t in "${targets[@]}"; do
+  suite=${t%%:*}
+  driver=$build/bench/callgrind_$suite
+  [ -x "$driver" ] || { echo "no callgrind driver for suite $suite" >&2; exit 1; }
+  if [[ $t == *:* ]]; then
+    workloads=("${t#*:}")
+  else
+    read -r -a workloads < <("$driver" 2>&1 | sed -n 's/^workloads: //p')
+  fi
+  json="{"
+  sep=""
+  for w in "${workloads[@]}"; do
+    valgrind --tool=callgrind --callgrind-out-file="$tmp/$w.out" \
+      --toggle-collect="ctxbench_$w" "$driver" "$w" "$n" >/dev/null 2>"$tmp/$w.err" ||
+      { echo "callgrind failed for $suite:$w:" >&2; tail -5 "$tmp/$w.err" >&2; exit 1; }
+    total=$(sed -n 's/^summary: //p' "$tmp/$w.out" | awk '{print $1}')
+    per=$(awk -v t="$total" -v n="$n" 'BEGIN{printf "%.2f", t/n}')
+    printf '%-10s %-28s %14s instructions  %8s per op\n' "$suite" "$w" "$total" "$per"
+    json+="$sep\"$w\": {\"instructions\": $total, \"ops\": $n, \"per_op\": $per}"
+    sep=", "
+  done
+  echo "$json}" >"bench/results/callgrind-$suite.json"
 done
-echo "$json}" >bench/results/callgrind.json
-rm -rf "$tmp"
