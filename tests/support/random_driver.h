@@ -102,12 +102,9 @@ class RandomDriver {
   // Half the time the most recent allocation (the bump allocator's in-place path),
   // otherwise any live block.
   std::size_t choose() {
-    if (last_ != nullptr && model_.find(last_) != nullptr && rng_() % 2 == 0) {
-      std::size_t i = 0;
-      for (const auto& [k, lb] : model_.blocks()) {
-        if (static_cast<const void*>(lb.ptr) == last_) return i;
-        ++i;
-      }
+    if (last_ != nullptr && rng_() % 2 == 0) {
+      const std::size_t i = model_.index_of(last_);
+      if (i < model_.count()) return i;
     }
     return pick(model_.count());
   }

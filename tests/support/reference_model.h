@@ -11,6 +11,8 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 namespace ctxalloc::testing {
 
@@ -32,8 +34,7 @@ class ReferenceModel {
     if (size < requested) return msg("block smaller than asked", b, size);
     if (const std::string e = overlap(b, size); !e.empty()) return e;
     LiveBlock lb{b, requested, size, align, next_tag_++};
-    live_.emplace(key(b), lb);
-    bytes_ += size;
+    insert(lb);
     fill(lb);
     return "";
   }
@@ -43,8 +44,7 @@ class ReferenceModel {
     auto it = live_.find(key(p));
     if (it == live_.end()) return msg("freeing a block the model does not know", p, 0);
     std::string e = verify(it->second);
-    bytes_ -= it->second.size;
-    live_.erase(it);
+    erase(it);
     return e;
   }
 
@@ -54,8 +54,7 @@ class ReferenceModel {
     auto it = live_.find(key(old_p));
     if (it == live_.end()) return msg("resizing a block the model does not know", old_p, 0);
     LiveBlock lb = it->second;
-    bytes_ -= lb.size;
-    live_.erase(it);
+    erase(it);
     auto* nb = static_cast<unsigned char*>(new_p);
     const std::size_t kept = requested < lb.requested ? requested : lb.requested;
     if (reinterpret_cast<std::uintptr_t>(nb) % lb.align != 0)
@@ -69,8 +68,7 @@ class ReferenceModel {
     lb.requested = requested;
     lb.size = size;
     lb.tag = next_tag_++;
-    live_.emplace(key(nb), lb);
-    bytes_ += size;
+    insert(lb);
     fill(lb);
     return "";
   }
@@ -94,11 +92,13 @@ class ReferenceModel {
     return it == live_.end() ? nullptr : &it->second;
   }
 
-  /// The i-th live block in address order (i < size()).
-  const LiveBlock& nth(std::size_t i) const {
-    auto it = live_.begin();
-    std::advance(it, static_cast<std::ptrdiff_t>(i));
-    return it->second;
+  /// The i-th live block (i < count()), in no particular order: O(1), for random picks.
+  const LiveBlock& nth(std::size_t i) const { return live_.at(order_[i]); }
+
+  /// Position of p for nth(), or count() when p is not live.
+  std::size_t index_of(const void* p) const {
+    auto it = index_.find(key(p));
+    return it == index_.end() ? order_.size() : it->second;
   }
 
   std::size_t count() const { return live_.size(); }
@@ -108,6 +108,24 @@ class ReferenceModel {
 
  private:
   static std::uintptr_t key(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
+
+  void insert(const LiveBlock& lb) {
+    live_.emplace(key(lb.ptr), lb);
+    index_[key(lb.ptr)] = order_.size();
+    order_.push_back(key(lb.ptr));
+    bytes_ += lb.size;
+  }
+
+  void erase(std::map<std::uintptr_t, LiveBlock>::iterator it) {
+    const std::uintptr_t k = it->first;
+    bytes_ -= it->second.size;
+    live_.erase(it);
+    const std::size_t i = index_.at(k);
+    order_[i] = order_.back();  // swap-remove keeps nth() O(1)
+    index_[order_[i]] = i;
+    order_.pop_back();
+    index_.erase(k);
+  }
 
   // Byte i of a block with this tag: cheap, and different for every block and offset.
   static unsigned char pattern(std::uint64_t tag, std::size_t i) {
@@ -140,7 +158,9 @@ class ReferenceModel {
     return os.str();
   }
 
-  std::map<std::uintptr_t, LiveBlock> live_;
+  std::map<std::uintptr_t, LiveBlock> live_;               // by address, for overlap checks
+  std::vector<std::uintptr_t> order_;                      // for O(1) random picks
+  std::unordered_map<std::uintptr_t, std::size_t> index_;  // key -> position in order_
   std::size_t bytes_ = 0;
   std::uint64_t next_tag_ = 1;
 };

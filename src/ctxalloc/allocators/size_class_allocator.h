@@ -1,0 +1,256 @@
+// SizeClassAllocator: the small-object front of every thread heap. Sizes up to 1 KiB are
+// rounded to one of 20 classes; each 64 KiB page serves one class from an intrusive LIFO
+// free list; pages live in 4 MiB segments whose first page holds the page descriptors and
+// a bitmap with one bit per 16-byte granule, set where a live block starts.
+//
+// Costs: allocate pops a free list and sets a bit; deallocate finds the page by masking
+// the pointer, checks and clears the bit (so a double free or an interior pointer is
+// caught in O(1), in every build), and pushes the block. No locks and no atomic
+// read-modify-write on either path. Other threads give blocks back through a lock-free
+// remote stack that the owner drains when a page runs dry.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "ctxalloc/config.h"
+#include "ctxalloc/core/allocator.h"
+#include "ctxalloc/core/misuse.h"
+#include "ctxalloc/core/segment_map.h"
+
+namespace ctxalloc {
+
+namespace detail {
+/// The 20 classes: 16-byte steps to 128, then four steps per doubling to 1 KiB (at most
+/// 25% internal waste above 128 B).
+inline constexpr std::array<std::uint16_t, 20> kSizeClasses = {
+    16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024};
+
+/// Class of a size, indexed by the size in 16-byte granules rounded up (1 to 64).
+inline constexpr std::array<std::uint8_t, 65> kClassOfGranules = [] {
+  std::array<std::uint8_t, 65> t{};
+  unsigned c = 0;
+  for (unsigned g = 0; g <= 64; ++g) {
+    while (c + 1 < kSizeClasses.size() && kSizeClasses[c] < g * 16U)
+      ++c;
+    t[g] = static_cast<std::uint8_t>(c);
+  }
+  return t;
+}();
+}  // namespace detail
+
+/// Where a SizeClassAllocator gets its segments (kSegmentSize bytes aligned to
+/// kSegmentSize) and gives them back. Type-erased: it is only called on slow paths.
+struct SegmentProvider {
+  void* context = nullptr;
+  Block (*obtain)(void* context) noexcept = nullptr;  ///< null Block when exhausted
+  void (*release)(void* context, Block segment) noexcept = nullptr;
+};
+
+class SizeClassAllocator {
+ public:
+  static constexpr std::size_t kSegmentSize = SegmentMap::kSegmentSize;
+  static constexpr unsigned kPageShift = 16;
+  static constexpr std::size_t kPageSize = std::size_t{1} << kPageShift;
+  static constexpr std::size_t kPagesPerSegment = kSegmentSize / kPageSize;
+  static constexpr unsigned kGranuleShift = 4;
+  static constexpr std::size_t kGranule = std::size_t{1} << kGranuleShift;
+  static constexpr std::size_t kMaxSize = 1024;
+  static constexpr unsigned kClasses = 20;
+
+  /// An allocator taking segments from provider, at most max_segments at once (0: no
+  /// limit).
+  explicit SizeClassAllocator(SegmentProvider provider, std::size_t max_segments = 0) noexcept;
+  /// Gives every segment back; blocks still live become invalid.
+  ~SizeClassAllocator();
+  SizeClassAllocator(const SizeClassAllocator&) = delete;
+  SizeClassAllocator& operator=(const SizeClassAllocator&) = delete;
+
+  /// The class size a request of `size` bytes with `align` gets, or 0 when this
+  /// allocator does not serve it (too large, or an alignment no class honours).
+  static std::size_t class_size_for(std::size_t size, std::size_t align) noexcept;
+
+  Block allocate(Layout layout) noexcept {
+    if (layout.size - 1 < kMaxSize && layout.align <= kGranule) [[likely]] {
+      return allocate_class(class_index(layout.size));
+    }
+    return allocate_slow(layout);
+  }
+
+  Block allocate_zeroed(Layout layout) noexcept {
+    return detail::allocate_zeroed_by_fill(*this, layout);
+  }
+
+  /// Frees a block of this allocator (any size between the one asked and the one
+  /// returned, or 0 when unknown). Foreign pointers, double frees and interior pointers
+  /// are reported as misuse and otherwise ignored.
+  void deallocate(Block block, std::size_t /*align*/) noexcept {
+    const OwnerTag* tag = SegmentMap::lookup(block.ptr);
+    if (tag == nullptr || tag->owner != this) [[unlikely]] {
+      return deallocate_foreign(block);
+    }
+    free_owned(block.ptr, segment_of_tag(tag), block.size);
+  }
+
+  Block grow(Block block, Layout new_layout, Move move) noexcept;
+  Block shrink(Block block, Layout new_layout, Move move) noexcept;
+
+  bool contains(const void* p) const noexcept {
+    const OwnerTag* tag = SegmentMap::lookup(p);
+    return tag != nullptr && tag->owner == this;
+  }
+
+  /// Size of the live block starting at p (its class size), or 0 when p does not start a
+  /// live block of this allocator.
+  std::size_t allocated_size(const void* p) const noexcept;
+
+  /// Frees a block owned by this allocator whose segment tag the caller already looked up
+  /// (the switchable layer's fast path). Owner thread only. size 0: unknown.
+  void free_owned(void* p, const OwnerTag* tag, std::size_t size = 0) noexcept {
+    free_owned(p, segment_of_tag(tag), size);
+  }
+
+  /// The tag every segment of this allocator is registered with carries OwnerKind::
+  /// size_class and `owner == this`.
+
+  /// Gives a block back from a thread that does not own this allocator: lock-free push
+  /// on the remote stack; the owner drains it. Checks happen when it is drained.
+  void free_remote(void* p) noexcept { free_remote_chain(p, p); }
+  /// Pushes a chain first -> ... -> last (linked through their first word) at once.
+  void free_remote_chain(void* first, void* last) noexcept;
+
+  /// Owner thread: applies every pending remote free now (also done when a page runs dry).
+  void drain_remote() noexcept;
+
+  Stats stats() const noexcept;
+  CheckResult check_invariants() const;
+
+  /// Gives back everything that holds no live block: the classes' current pages when
+  /// empty, then every empty segment (keep_one: all but one). Owner thread only.
+  void trim(bool keep_one = false) noexcept;
+
+  /// Segments held now.
+  std::size_t segments() const noexcept { return segment_count_; }
+
+ private:
+  template <class>
+  friend struct TestPeer;
+
+  struct FreeBlock {
+    FreeBlock* next;
+  };
+
+  /// One 64 KiB page: the blocks of one class. A cache line each.
+  struct alignas(64) Page {
+    FreeBlock* free;      // local free list (LIFO)
+    std::byte* bump;      // next block never handed out (pages are carved lazily)
+    std::byte* bump_end;  // where the last whole block of the page ends
+    Page* next;           // in partial_[cls] or free_pages_
+    Page* prev;
+    std::uint32_t used;        // live blocks
+    std::uint32_t block_size;  // 0 while the page is unused
+    std::uint32_t capacity;    // blocks that fit
+    std::uint8_t cls;
+    std::uint8_t flags;   // kFull, kNotCurrent: any set bit sends a free to the slow path
+    std::uint8_t listed;  // 1: in partial_[cls]
+  };
+
+  static constexpr std::uint8_t kFull = 1;        // no free block, listed nowhere
+  static constexpr std::uint8_t kNotCurrent = 2;  // not its class's current page
+  static constexpr std::size_t kBitmapWords = kSegmentSize / kGranule / 64;
+
+  /// The first page of every segment: its tag (the segment map points here), the page
+  /// descriptors and the live-block bitmap. pages[0] describes this header page itself
+  /// and never serves blocks.
+  struct Segment {
+    OwnerTag tag;
+    Segment* next;
+    Segment* prev;
+    std::uint32_t used_pages;
+    Page pages[kPagesPerSegment];
+    std::uint64_t live[kBitmapWords];  // bit per granule: a live block starts here
+  };
+  static_assert(sizeof(Segment) <= kPageSize, "segment header must fit in the first page");
+
+  static unsigned class_index(std::size_t size) noexcept {  // size in [1, kMaxSize]
+    return detail::kClassOfGranules[(size + kGranule - 1) >> kGranuleShift];
+  }
+
+  static Segment* segment_of(const void* p) noexcept {
+    return reinterpret_cast<Segment*>(reinterpret_cast<std::uintptr_t>(p) & ~(kSegmentSize - 1));
+  }
+  static Segment* segment_of_tag(const OwnerTag* tag) noexcept {
+    return reinterpret_cast<Segment*>(const_cast<OwnerTag*>(tag));
+  }
+  static std::uintptr_t offset_in_segment(const void* p) noexcept {
+    return reinterpret_cast<std::uintptr_t>(p) & (kSegmentSize - 1);
+  }
+
+  Block allocate_class(unsigned cls) noexcept {
+    Page* page = current_[cls];
+    FreeBlock* b = page->free;
+    if (b == nullptr) [[unlikely]]
+      return refill(cls);
+    page->free = b->next;
+    ++page->used;
+    const std::uintptr_t off = offset_in_segment(b);
+    segment_of(b)->live[off >> (kGranuleShift + 6)] |= std::uint64_t{1}
+                                                       << ((off >> kGranuleShift) & 63);
+    counters_.allocations.add(1);
+    counters_.bytes_in_use.add(page->block_size);
+    return Block{reinterpret_cast<std::byte*>(b), page->block_size};
+  }
+
+  void free_owned(void* p, Segment* seg, std::size_t size) noexcept {
+    const std::uintptr_t off = offset_in_segment(p);
+    std::uint64_t& word = seg->live[off >> (kGranuleShift + 6)];
+    const std::uint64_t bit = std::uint64_t{1} << ((off >> kGranuleShift) & 63);
+    Page* page = &seg->pages[off >> kPageShift];
+    // Not a live block start: a double free, an interior pointer, or the header page.
+    if ((word & bit) == 0 || size > page->block_size) [[unlikely]]
+      return bad_free(p, size);
+    word &= ~bit;
+    auto* b = static_cast<FreeBlock*>(p);
+    b->next = page->free;
+    page->free = b;
+    counters_.deallocations.add(1);
+    counters_.bytes_in_use.sub(page->block_size);
+    --page->used;
+    // The common case (the class's current page) tests one byte; other pages check
+    // whether they became empty (retire) or were full (re-list) on the slow path.
+    if (page->flags != 0) [[unlikely]]
+      after_free_slow(page);
+  }
+
+  [[gnu::noinline]] Block allocate_slow(Layout layout) noexcept;
+  [[gnu::noinline]] Block refill(unsigned cls) noexcept;
+  [[gnu::noinline]] void after_free_slow(Page* page) noexcept;
+  [[gnu::noinline]] void deallocate_foreign(Block block) noexcept;
+  [[gnu::noinline]] void bad_free(void* p, std::size_t size) noexcept;
+  void misuse(Misuse what, const void* p, const char* op) noexcept;
+
+  Page* new_page(unsigned cls) noexcept;
+  bool new_segment() noexcept;
+  void retire_page(Page* page) noexcept;
+  void release_segment(Segment* seg) noexcept;
+  bool extend(Page* page) noexcept;
+  static void list_push(Page** head, Page* page) noexcept;
+  static void list_remove(Page** head, Page* page) noexcept;
+
+  Page* current_[kClasses];
+  Page* partial_[kClasses];  // pages with free blocks other than current_
+  Page* free_pages_ = nullptr;
+  Segment* segments_ = nullptr;
+  std::size_t segment_count_ = 0;
+  std::size_t max_segments_;
+  SegmentProvider provider_;
+  std::atomic<FreeBlock*> remote_{nullptr};
+  Relaxed<std::uint64_t> peak_;
+  StatsCounters counters_;
+};
+
+static_assert(Allocator<SizeClassAllocator>);
+
+}  // namespace ctxalloc
