@@ -27,12 +27,16 @@ constexpr std::uint8_t kExtFragment = 44;
 constexpr std::uint8_t kExtAuth = 51;
 constexpr std::uint8_t kExtDestOpts = 60;
 
-std::uint8_t u8(const std::byte* p) { return static_cast<std::uint8_t>(*p); }
+std::uint8_t u8(const std::byte* p) {
+  return static_cast<std::uint8_t>(*p);
+}
 std::uint16_t be16(const std::byte* p) {
   return static_cast<std::uint16_t>((u8(p) << 8) | u8(p + 1));
 }
 
-bool is_vlan_tpid(std::uint16_t t) { return t == 0x8100 || t == 0x88A8 || t == 0x9100; }
+bool is_vlan_tpid(std::uint16_t t) {
+  return t == 0x8100 || t == 0x88A8 || t == 0x9100;
+}
 
 // Non-IP types ctxfwd forwards unchanged: ARP, RARP, slow protocols (LACP), LLDP, PTP.
 bool is_known_non_ip(std::uint16_t t) {

@@ -78,8 +78,8 @@ struct FlowKey {
   std::array<std::uint8_t, 16> addr_hi{};
   std::uint16_t port_lo = 0;
   std::uint16_t port_hi = 0;
-  std::uint8_t ip_version = 0;  ///< 4 or 6
-  std::uint8_t proto = 0;       ///< kProtoTcp or kProtoUdp
+  std::uint8_t ip_version = 0;             ///< 4 or 6
+  std::uint8_t proto = 0;                  ///< kProtoTcp or kProtoUdp
   std::array<std::uint8_t, 2> reserved{};  ///< always zero
   friend bool operator==(const FlowKey&, const FlowKey&) = default;
 };
@@ -89,9 +89,9 @@ static_assert(std::has_unique_object_representations_v<FlowKey>);
 /// The parser's answer. Offsets are from the start of the frame.
 struct ParseResult {
   Status status = Status::malformed;
-  Malformed reason = Malformed::none;  ///< set when status == malformed
+  Malformed reason = Malformed::none;    ///< set when status == malformed
   Passthrough pass = Passthrough::none;  ///< set when status == passthrough
-  FlowKey key{};          ///< set when status == flow
+  FlowKey key{};                         ///< set when status == flow
   bool reversed = false;  ///< the packet goes from the key's hi endpoint to its lo endpoint
   std::uint8_t tcp_flags = 0;
   std::uint8_t vlan_tags = 0;   ///< 0, 1 or 2

@@ -23,7 +23,8 @@ std::uint32_t sum16(const std::byte* p, std::size_t n, std::uint32_t acc) {
 }
 
 std::uint16_t fold(std::uint32_t acc) {
-  while (acc >> 16) acc = (acc & 0xFFFF) + (acc >> 16);
+  while (acc >> 16)
+    acc = (acc & 0xFFFF) + (acc >> 16);
   return static_cast<std::uint16_t>(~acc);
 }
 
@@ -187,8 +188,8 @@ FrameLayout build_ip_frame(const FrameSpec& s, Rng& rng, std::vector<std::byte>&
   return lay;
 }
 
-void build_arp_frame(const Mac& src_mac, const IpAddr& src_ip, const IpAddr& target_ip,
-                     bool reply, std::vector<std::byte>& out) {
+void build_arp_frame(const Mac& src_mac, const IpAddr& src_ip, const IpAddr& target_ip, bool reply,
+                     std::vector<std::byte>& out) {
   out.assign(kMinFrame, std::byte{0});
   FrameSpec l2;
   l2.dst_mac = reply ? Mac{0x02, 0, 0, 0, 0, 1} : Mac{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};

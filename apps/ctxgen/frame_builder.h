@@ -58,11 +58,13 @@ struct FrameLayout {
 FrameLayout build_ip_frame(const FrameSpec& spec, Rng& rng, std::vector<std::byte>& out);
 
 /// An ARP request (or reply) frame, padded to 60 bytes.
-void build_arp_frame(const Mac& src_mac, const IpAddr& src_ip, const IpAddr& target_ip,
-                     bool reply, std::vector<std::byte>& out);
+void build_arp_frame(const Mac& src_mac, const IpAddr& src_ip, const IpAddr& target_ip, bool reply,
+                     std::vector<std::byte>& out);
 
 /// L2 header length for `vlan_count` tags.
-inline std::size_t l2_length(std::uint8_t vlan_count) { return 14 + 4u * vlan_count; }
+inline std::size_t l2_length(std::uint8_t vlan_count) {
+  return 14 + 4u * vlan_count;
+}
 
 /// Header lengths of the L4 protocols the builder writes.
 std::size_t l4_header_length(std::uint8_t proto);

@@ -130,14 +130,15 @@ bool Engine::plan(std::string* error) {
   if (flow_packets < needed || (p_.flows == 0 && flow_packets > 0)) {
     *error = "profile '" + p_.name + "': " + std::to_string(p_.flows) + " flows need " +
              (p_.flows == 0 ? std::string("no packets") : std::to_string(needed) + " packets") +
-             " (2 each, 3 for a FIN-ended TCP flow), but " + std::to_string(P) +
-             " packets less " + std::to_string(malformed_target_) + " malformed and " +
+             " (2 each, 3 for a FIN-ended TCP flow), but " + std::to_string(P) + " packets less " +
+             std::to_string(malformed_target_) + " malformed and " +
              std::to_string(passthrough_target_) + " passthrough leave " +
              std::to_string(flow_packets) + " for flows";
     return false;
   }
   plan_lengths(flow_packets - needed);
-  for (std::size_t i = 0; i < kMalformedKinds; ++i) kind_order_[i] = static_cast<MalformedKind>(i);
+  for (std::size_t i = 0; i < kMalformedKinds; ++i)
+    kind_order_[i] = static_cast<MalformedKind>(i);
   return true;
 }
 
@@ -186,14 +187,18 @@ Conversation Engine::new_conversation(const FlowState& f) {
   } else {
     v.client = {0xfd, 0x00, 0xc0, 0xde};
     v.server = {0xfd, 0x00, static_cast<std::uint8_t>(server % 2 == 0 ? 0x5e : 0xf0), 0x00};
-    for (int i = 0; i < 4; ++i) v.client[12 + i] = static_cast<std::uint8_t>(host >> (24 - 8 * i));
+    for (int i = 0; i < 4; ++i)
+      v.client[12 + i] = static_cast<std::uint8_t>(host >> (24 - 8 * i));
     v.server[15] = static_cast<std::uint8_t>(server + 1);
   }
   v.client_port = static_cast<std::uint16_t>(1024 + (c & 15) * 4000 + plan_rng_.below(4000));
   const auto& ports = f.proto == kIpProtoTcp ? kTcpServerPorts : kUdpServerPorts;
   v.server_port = ports[plan_rng_.below(ports.size())];
-  v.client_mac = {0x02, 0xC1, static_cast<std::uint8_t>(host >> 24),
-                  static_cast<std::uint8_t>(host >> 16), static_cast<std::uint8_t>(host >> 8),
+  v.client_mac = {0x02,
+                  0xC1,
+                  static_cast<std::uint8_t>(host >> 24),
+                  static_cast<std::uint8_t>(host >> 16),
+                  static_cast<std::uint8_t>(host >> 8),
                   static_cast<std::uint8_t>(host)};
   v.server_mac = {0x02, 0x5E, 0, 0, 0, static_cast<std::uint8_t>(server + 1)};
   return v;
@@ -223,8 +228,8 @@ std::size_t Engine::data_payload(const Conversation& c, std::uint8_t proto) {
                              : u < p_.small_share + p_.large_share ? mix_rng_.range(1024, 1518)
                                                                    : mix_rng_.range(128, 1023);
   const std::size_t ip_len = wire - 4 - l2_length(c.vlan_count);
-  const std::size_t headers = (c.ip_version == 4 ? 20 : 40 + 8u * c.ipv6_ext_headers) +
-                              l4_header_length(proto);
+  const std::size_t headers =
+      (c.ip_version == 4 ? 20 : 40 + 8u * c.ipv6_ext_headers) + l4_header_length(proto);
   return ip_len > headers ? ip_len - headers : 0;
 }
 
@@ -366,7 +371,8 @@ void Engine::count_valid_frame(std::size_t len) {
   m_.min_frame = m_.min_frame == 0 ? len : std::min<std::uint64_t>(m_.min_frame, len);
   m_.max_frame = std::max<std::uint64_t>(m_.max_frame, len);
   std::size_t b = 0;
-  while (b < kFrameBuckets.size() && len + 4 > kFrameBuckets[b]) ++b;
+  while (b < kFrameBuckets.size() && len + 4 > kFrameBuckets[b])
+    ++b;
   ++m_.frame_size_histogram[b];
 }
 
@@ -397,7 +403,8 @@ bool Engine::run(std::string* error) {
       --passthrough_left;
       ok = emit_passthrough(error);
     } else {
-      while (active_.size() < p_.concurrency && next_start_ < flows_.size()) start_next_flow();
+      while (active_.size() < p_.concurrency && next_start_ < flows_.size())
+        start_next_flow();
       ok = emit_flow_packet(mix_rng_.below(active_.size()), error);
     }
     if (!ok) return false;
@@ -405,13 +412,15 @@ bool Engine::run(std::string* error) {
   return true;
 }
 
-constexpr const char* kBucketNames[] = {"<64",     "64",       "65-127", "128-255",
+constexpr const char* kBucketNames[] = {"<64",     "64",       "65-127",    "128-255",
                                         "256-511", "512-1023", "1024-1518", ">1518"};
 static_assert(std::size(kBucketNames) == kFrameBuckets.size() + 1);
 
 }  // namespace
 
-std::span<const char* const> frame_bucket_names() { return kBucketNames; }
+std::span<const char* const> frame_bucket_names() {
+  return kBucketNames;
+}
 
 const char* name(FlowEnd end) {
   switch (end) {

@@ -111,8 +111,7 @@ struct Manifest {
 
 /// Upper bounds (inclusive, wire bytes = pcap bytes + 4 for the FCS) of the frame size
 /// histogram's buckets; the last bucket is everything larger.
-inline constexpr std::array<std::uint32_t, 7> kFrameBuckets = {63,  64,   127, 255,
-                                                               511, 1023, 1518};
+inline constexpr std::array<std::uint32_t, 7> kFrameBuckets = {63, 64, 127, 255, 511, 1023, 1518};
 /// Bucket labels, in order: "<64", "64", "65-127", ... ">1518".
 std::span<const char* const> frame_bucket_names();
 

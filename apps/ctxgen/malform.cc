@@ -9,12 +9,12 @@ namespace ctxgen {
 namespace {
 
 constexpr std::array<std::string_view, kMalformedKinds> kKindNames = {
-    "eth_too_short",       "vlan_truncated",        "vlan_too_many_tags",
-    "unknown_ethertype",   "ip_bad_version",        "ipv4_truncated",
-    "ipv4_bad_ihl",        "ip_length_exceeds_frame", "ip_length_below_header",
-    "ipv4_fragment",       "ipv6_truncated",        "ipv6_ext_truncated",
-    "ipv6_ext_too_many",   "ipv6_fragment",         "tcp_truncated",
-    "tcp_bad_data_offset", "udp_truncated",         "udp_length_below_header",
+    "eth_too_short",         "vlan_truncated",          "vlan_too_many_tags",
+    "unknown_ethertype",     "ip_bad_version",          "ipv4_truncated",
+    "ipv4_bad_ihl",          "ip_length_exceeds_frame", "ip_length_below_header",
+    "ipv4_fragment",         "ipv6_truncated",          "ipv6_ext_truncated",
+    "ipv6_ext_too_many",     "ipv6_fragment",           "tcp_truncated",
+    "tcp_bad_data_offset",   "udp_truncated",           "udp_length_below_header",
     "udp_length_exceeds_ip",
 };
 
@@ -34,7 +34,8 @@ IpAddr random_addr(std::uint8_t version, Rng& rng, bool server) {
     a[3] = static_cast<std::uint8_t>(rng.range(1, 254));
   } else {
     a = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, static_cast<std::uint8_t>(server ? 2 : 1)};
-    for (int i = 8; i < 16; ++i) a[i] = static_cast<std::uint8_t>(rng.next());
+    for (int i = 8; i < 16; ++i)
+      a[i] = static_cast<std::uint8_t>(rng.next());
   }
   return a;
 }
@@ -61,8 +62,12 @@ FrameSpec base_spec(Rng& rng, std::uint8_t version, std::uint8_t proto) {
   return s;
 }
 
-std::uint8_t any_version(Rng& rng) { return rng.chance(0.5) ? 4 : 6; }
-std::uint8_t any_l4(Rng& rng) { return rng.chance(0.5) ? kIpProtoTcp : kIpProtoUdp; }
+std::uint8_t any_version(Rng& rng) {
+  return rng.chance(0.5) ? 4 : 6;
+}
+std::uint8_t any_l4(Rng& rng) {
+  return rng.chance(0.5) ? kIpProtoTcp : kIpProtoUdp;
+}
 
 // Sets the IP datagram's length field so that it ends at `end` (IPv4 or IPv6).
 void set_ip_end(std::vector<std::byte>& f, const FrameSpec& s, const FrameLayout& lay,
@@ -116,10 +121,9 @@ void l2_kinds(MalformedKind kind, Rng& rng, std::vector<std::byte>& f) {
 }
 
 void ip_kinds(MalformedKind kind, Rng& rng, std::vector<std::byte>& f) {
-  const bool v4_only = kind == MalformedKind::ipv4_truncated ||
-                       kind == MalformedKind::ipv4_bad_ihl ||
-                       kind == MalformedKind::ip_length_below_header ||
-                       kind == MalformedKind::ipv4_fragment;
+  const bool v4_only =
+      kind == MalformedKind::ipv4_truncated || kind == MalformedKind::ipv4_bad_ihl ||
+      kind == MalformedKind::ip_length_below_header || kind == MalformedKind::ipv4_fragment;
   const std::uint8_t version =
       v4_only ? 4 : (kind == MalformedKind::ipv6_truncated ? 6 : any_version(rng));
   FrameSpec s = base_spec(rng, version, any_l4(rng));
@@ -215,15 +219,17 @@ void l4_kinds(MalformedKind kind, Rng& rng, std::vector<std::byte>& f) {
       put16(f, lay.l4 + 4, static_cast<std::uint16_t>(rng.range(0, 7)));
       return;
     default:  // udp_length_exceeds_ip
-      put16(f, lay.l4 + 4, static_cast<std::uint16_t>(std::min<std::size_t>(
-                               l4_len + rng.range(1, 200), 65535)));
+      put16(f, lay.l4 + 4,
+            static_cast<std::uint16_t>(std::min<std::size_t>(l4_len + rng.range(1, 200), 65535)));
       return;
   }
 }
 
 }  // namespace
 
-std::string_view name(MalformedKind kind) { return kKindNames[static_cast<std::size_t>(kind)]; }
+std::string_view name(MalformedKind kind) {
+  return kKindNames[static_cast<std::size_t>(kind)];
+}
 
 void make_malformed(MalformedKind kind, Rng& rng, std::vector<std::byte>& out) {
   switch (kind) {
@@ -261,7 +267,11 @@ std::string_view name(PassKind kind) {
 
 void make_passthrough(PassKind kind, Rng& rng, std::vector<std::byte>& out) {
   if (kind == PassKind::arp) {
-    const Mac mac = {0x02, 0, 0, 0, static_cast<std::uint8_t>(rng.below(256)),
+    const Mac mac = {0x02,
+                     0,
+                     0,
+                     0,
+                     static_cast<std::uint8_t>(rng.below(256)),
                      static_cast<std::uint8_t>(rng.below(256))};
     IpAddr me{10, 255, 0, static_cast<std::uint8_t>(rng.range(1, 254))};
     IpAddr target{10, 255, 0, static_cast<std::uint8_t>(rng.range(1, 254))};

@@ -15,7 +15,9 @@ constexpr const char* kFlowRule =
     "without FIN/RST go idle and their 5-tuples are never sent again. Malformed and "
     "passthrough packets belong to no flow.";
 
-const char* proto_name(std::uint8_t proto) { return proto == kIpProtoTcp ? "tcp" : "udp"; }
+const char* proto_name(std::uint8_t proto) {
+  return proto == kIpProtoTcp ? "tcp" : "udp";
+}
 
 void write_settings(JsonWriter& j, const Profile& p) {
   j.begin_object("settings");
@@ -55,7 +57,8 @@ FlowTotals totals(const Manifest& m) {
     t.vlan[f.vlan_count] += 1;
     (f.end == FlowEnd::fin ? t.fin : f.end == FlowEnd::rst ? t.rst : t.idle) += 1;
     t.reused += f.reused ? 1 : 0;
-    t.min_packets = t.min_packets == 0 ? f.packets : std::min<std::uint64_t>(t.min_packets, f.packets);
+    t.min_packets =
+        t.min_packets == 0 ? f.packets : std::min<std::uint64_t>(t.min_packets, f.packets);
     t.max_packets = std::max<std::uint64_t>(t.max_packets, f.packets);
   }
   return t;
@@ -82,7 +85,8 @@ void write_flow_stats(JsonWriter& j, const Manifest& m) {
 
   // Exact distribution: packets per flow -> number of flows, ascending.
   std::vector<std::uint64_t> hist(t.max_packets + 1, 0);
-  for (const FlowSummary& f : m.flow_list) ++hist[f.packets];
+  for (const FlowSummary& f : m.flow_list)
+    ++hist[f.packets];
   j.begin_object("packets_per_flow");
   j.value("min", t.min_packets);
   j.value("max", t.max_packets);
@@ -184,7 +188,8 @@ std::string manifest_json(const Manifest& m, const std::string& pcap_name,
   j.value("max_bytes", m.max_frame);
   j.begin_object("wire_histogram");
   const auto names = frame_bucket_names();
-  for (std::size_t b = 0; b < names.size(); ++b) j.value(names[b], m.frame_size_histogram[b]);
+  for (std::size_t b = 0; b < names.size(); ++b)
+    j.value(names[b], m.frame_size_histogram[b]);
   j.end_object();
   j.end_object();
   j.value("first_ts_us", m.first_ts_us);

@@ -130,11 +130,11 @@ bool run_ctxgen(const RunOptions& opts, Manifest& manifest, std::string* error) 
   };
 
   FileSink sink;
-  bool ok = sink.open(pcap_tmp, log_tmp, error) &&
-            generate(opts.profile, opts.seed, sink, manifest, error) && sink.close(error) &&
-            write_text(manifest_tmp,
-                       manifest_json(manifest, base_name(opts.pcap_path), opts.flow_list_limit),
-                       error);
+  bool ok =
+      sink.open(pcap_tmp, log_tmp, error) &&
+      generate(opts.profile, opts.seed, sink, manifest, error) && sink.close(error) &&
+      write_text(manifest_tmp,
+                 manifest_json(manifest, base_name(opts.pcap_path), opts.flow_list_limit), error);
   const std::pair<const std::string*, const std::string*> renames[] = {
       {&pcap_tmp, &opts.pcap_path},
       {&log_tmp, &opts.packet_log_path},

@@ -7,7 +7,8 @@ namespace ctxgen {
 namespace {
 
 void put_le32(std::byte* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+  for (int i = 0; i < 4; ++i)
+    p[i] = static_cast<std::byte>(v >> (8 * i));
 }
 void put_le16(std::byte* p, std::uint16_t v) {
   p[0] = static_cast<std::byte>(v);
@@ -59,8 +60,7 @@ bool PcapWriter::open(const std::string& path, std::string* error) {
   return true;
 }
 
-bool PcapWriter::write(std::uint64_t ts_us, std::span<const std::byte> frame,
-                       std::string* error) {
+bool PcapWriter::write(std::uint64_t ts_us, std::span<const std::byte> frame, std::string* error) {
   if (file_ == nullptr || failed_) {
     if (error != nullptr) *error = "pcap writer for '" + path_ + "' is not open";
     return false;

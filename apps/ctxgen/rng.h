@@ -12,7 +12,8 @@ class Rng {
  public:
   /// Seeds the four state words from `seed` through splitmix64 (never all zero).
   explicit Rng(std::uint64_t seed) {
-    for (auto& w : s_) w = splitmix(seed);
+    for (auto& w : s_)
+      w = splitmix(seed);
   }
 
   /// 64 random bits.
@@ -32,7 +33,8 @@ class Rng {
   std::uint64_t below(std::uint64_t n) {
     const std::uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     std::uint64_t x = next();
-    while (x >= limit) x = next();
+    while (x >= limit)
+      x = next();
     return x % n;
   }
 
