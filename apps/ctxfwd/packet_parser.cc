@@ -150,21 +150,49 @@ bool parse_ipv6(const std::byte* f, std::size_t len, std::size_t l3, ParseResult
   return true;
 }
 
+std::uint32_t load_be32(const std::byte* p) {
+  std::uint32_t x;
+  std::memcpy(&x, p, 4);
+  return __builtin_bswap32(x);
+}
+std::uint64_t load_be64(const std::byte* p) {
+  std::uint64_t x;
+  std::memcpy(&x, p, 8);
+  return __builtin_bswap64(x);
+}
+
+// True when (src, sport) sorts above (dst, dport). Computed without branches: the
+// direction of a packet is as good as random, so a branch on it would mispredict for
+// about every other packet.
+bool source_is_higher(const L3& ip, std::uint16_t sport, std::uint16_t dport) {
+  if (ip.addr_len == 4) {
+    const std::uint64_t s = std::uint64_t{load_be32(ip.src)} << 16 | sport;
+    const std::uint64_t d = std::uint64_t{load_be32(ip.dst)} << 16 | dport;
+    return s > d;
+  }
+  const std::uint64_t s0 = load_be64(ip.src), d0 = load_be64(ip.dst);
+  const std::uint64_t s1 = load_be64(ip.src + 8), d1 = load_be64(ip.dst + 8);
+  return (s0 > d0) | ((s0 == d0) & ((s1 > d1) | ((s1 == d1) & (sport > dport))));
+}
+
 void make_key(const L3& ip, std::uint8_t version, std::uint16_t sport, std::uint16_t dport,
               ParseResult& r) {
-  std::array<std::uint8_t, 16> src{};
-  std::array<std::uint8_t, 16> dst{};
-  std::memcpy(src.data(), ip.src, ip.addr_len);
-  std::memcpy(dst.data(), ip.dst, ip.addr_len);
-  const int c = std::memcmp(src.data(), dst.data(), src.size());
-  r.reversed = c > 0 || (c == 0 && sport > dport);
-  FlowKey& k = r.key;
-  k.addr_lo = r.reversed ? dst : src;
-  k.addr_hi = r.reversed ? src : dst;
-  k.port_lo = r.reversed ? dport : sport;
-  k.port_hi = r.reversed ? sport : dport;
+  const bool rev = source_is_higher(ip, sport, dport);
+  const std::byte* lo = rev ? ip.dst : ip.src;
+  const std::byte* hi = rev ? ip.src : ip.dst;
+  FlowKey& k = r.key;  // zero-initialised: IPv4 leaves bytes 4..15 zero
+  if (ip.addr_len == 4) {
+    std::memcpy(k.addr_lo.data(), lo, 4);
+    std::memcpy(k.addr_hi.data(), hi, 4);
+  } else {
+    std::memcpy(k.addr_lo.data(), lo, 16);
+    std::memcpy(k.addr_hi.data(), hi, 16);
+  }
+  k.port_lo = rev ? dport : sport;
+  k.port_hi = rev ? sport : dport;
   k.ip_version = version;
   k.proto = ip.proto;
+  r.reversed = rev;
 }
 
 bool parse_tcp(const std::byte* f, const L3& ip, ParseResult& r, std::uint16_t ports[2]) {
@@ -243,7 +271,9 @@ ParseResult parse(const std::byte* frame, std::size_t len) noexcept {
   } else {
     // Includes values below 0x0600, which are 802.3 length fields (LLC frames such as
     // STP BPDUs), not types: ctxfwd drops those too.
-    return fail(r, Malformed::unknown_ethertype);
+    fail(r, Malformed::unknown_ethertype);
+    return r;  // `return r` on every path keeps the named return value optimisation: a
+               // copy of the result out of a stack temporary stalls on store forwarding
   }
   r.l4_proto = ip.proto;
   r.l4_offset = static_cast<std::uint32_t>(ip.l4);
