@@ -64,7 +64,8 @@ std::string validate(const Profile& p) {
   if (!std::isfinite(p.length_alpha) || p.length_alpha <= 0) return "length alpha must be > 0";
   if (p.packets == 0) return "packets must be > 0";
   if (p.packets > (std::uint64_t{1} << 32)) return "packets must be at most 2^32";
-  if (p.flows > (std::uint64_t{1} << 28)) return "flows must be at most 2^28";
+  // Per-flow state is ~150 bytes while generating: 2^24 flows need ~2.5 GB.
+  if (p.flows > (std::uint64_t{1} << 24)) return "flows must be at most 2^24";
   if (p.concurrency == 0) return "concurrency must be > 0";
   return {};
 }
