@@ -51,6 +51,13 @@ struct FlowState {
   std::uint32_t server_seq = 0;
 };
 
+// One packet of a flow, before it becomes a frame.
+struct Segment {
+  bool from_client = true;
+  std::uint8_t flags = 0;
+  std::size_t payload = 0;
+};
+
 constexpr std::array<std::uint16_t, 5> kTcpServerPorts = {80, 443, 8080, 22, 5201};
 constexpr std::array<std::uint16_t, 5> kUdpServerPorts = {53, 123, 443, 4789, 5353};
 constexpr std::uint32_t kServers = 16;
@@ -73,6 +80,8 @@ class Engine {
   void start_next_flow();
   Conversation new_conversation(const FlowState& f);
   std::size_t data_payload(const Conversation& c, std::uint8_t proto);
+  Segment next_segment(const FlowState& f);
+  void book_flow_packet(FlowState& f, const Segment& seg, std::size_t len);
   bool emit_flow_packet(std::size_t slot, std::string* error);
   bool emit_malformed(std::string* error);
   bool emit_passthrough(std::string* error);
@@ -233,101 +242,121 @@ std::size_t Engine::data_payload(const Conversation& c, std::uint8_t proto) {
   return ip_len > headers ? ip_len - headers : 0;
 }
 
-bool Engine::emit_flow_packet(std::size_t slot, std::string* error) {
-  FlowState& f = flows_[active_[slot]];
-  const Conversation& c = f.conv;
+// The next packet of a flow: its direction, TCP flags and payload size. TCP: SYN, SYN/ACK,
+// data and ACKs, then one FIN/ACK or RST/ACK (or nothing: idle). UDP: client, server, then
+// either way.
+Segment Engine::next_segment(const FlowState& f) {
   const std::uint32_t k = f.sent;
   const bool last = k + 1 == f.length;
-  bool from_client = mix_rng_.chance(0.5);
-  std::uint8_t flags = 0;
-  std::size_t payload = 0;
-  if (f.proto == kIpProtoTcp) {
-    if (k == 0) {
-      from_client = true;
-      flags = kSyn;
-    } else if (last && f.end != FlowEnd::idle) {
-      if (k == 1) from_client = false;  // a refused connection: the server resets
-      flags = (f.end == FlowEnd::fin ? kFin : kRst) | kAck;
-    } else if (k == 1) {
-      from_client = false;
-      flags = kSyn | kAck;
-    } else {
-      payload = data_payload(c, f.proto);
-      flags = payload > 0 ? kPsh | kAck : kAck;
-    }
+  Segment seg;
+  seg.from_client = mix_rng_.chance(0.5);
+  if (f.proto != kIpProtoTcp) {
+    if (k < 2) seg.from_client = k == 0;  // both directions in every flow
+    seg.payload = data_payload(f.conv, f.proto);
+  } else if (k == 0) {
+    seg.from_client = true;
+    seg.flags = kSyn;
+  } else if (last && f.end != FlowEnd::idle) {
+    if (k == 1) seg.from_client = false;  // a refused connection: the server resets
+    seg.flags = (f.end == FlowEnd::fin ? kFin : kRst) | kAck;
+  } else if (k == 1) {
+    seg.from_client = false;
+    seg.flags = kSyn | kAck;
   } else {
-    if (k < 2) from_client = k == 0;  // both directions in every flow
-    payload = data_payload(c, f.proto);
+    seg.payload = data_payload(f.conv, f.proto);
+    seg.flags = seg.payload > 0 ? kPsh | kAck : kAck;
   }
+  return seg;
+}
 
+// The frame for `seg`; advances the sender's sequence number.
+FrameSpec frame_spec(FlowState& f, const Segment& seg) {
+  const Conversation& c = f.conv;
+  const bool fc = seg.from_client;
   FrameSpec s;
-  s.dst_mac = from_client ? c.server_mac : c.client_mac;
-  s.src_mac = from_client ? c.client_mac : c.server_mac;
+  s.dst_mac = fc ? c.server_mac : c.client_mac;
+  s.src_mac = fc ? c.client_mac : c.server_mac;
   s.vlan_count = c.vlan_count;
   s.vlan_tci = c.vlan_tci;
   s.ip_version = c.ip_version;
-  s.src = from_client ? c.client : c.server;
-  s.dst = from_client ? c.server : c.client;
+  s.src = fc ? c.client : c.server;
+  s.dst = fc ? c.server : c.client;
   s.proto = f.proto;
-  s.ip_id = static_cast<std::uint16_t>(k);
+  s.ip_id = static_cast<std::uint16_t>(f.sent);
   s.ipv6_ext_headers = c.ipv6_ext_headers;
-  s.src_port = from_client ? c.client_port : c.server_port;
-  s.dst_port = from_client ? c.server_port : c.client_port;
-  s.tcp_flags = flags;
-  std::uint32_t& own_seq = from_client ? f.client_seq : f.server_seq;
+  s.src_port = fc ? c.client_port : c.server_port;
+  s.dst_port = fc ? c.server_port : c.client_port;
+  s.tcp_flags = seg.flags;
+  std::uint32_t& own_seq = fc ? f.client_seq : f.server_seq;
   s.tcp_seq = own_seq;
-  s.tcp_ack = (flags & kAck) != 0 ? (from_client ? f.server_seq : f.client_seq) : 0;
-  s.payload = payload;
-  own_seq += static_cast<std::uint32_t>(payload) + ((flags & (kSyn | kFin)) != 0 ? 1 : 0);
-  build_ip_frame(s, frame_rng_, frame_);
+  s.tcp_ack = (seg.flags & kAck) != 0 ? (fc ? f.server_seq : f.client_seq) : 0;
+  s.payload = seg.payload;
+  own_seq += static_cast<std::uint32_t>(seg.payload) + ((seg.flags & (kSyn | kFin)) != 0 ? 1 : 0);
+  return s;
+}
 
-  if (k == 0) {
+FlowSummary new_summary(const FlowState& f, std::uint64_t first_index) {
+  const Conversation& c = f.conv;
+  FlowSummary sum;
+  sum.id = f.id;
+  sum.ip_version = c.ip_version;
+  sum.proto = f.proto;
+  sum.vlan_count = c.vlan_count;
+  sum.ipv6_ext_headers = c.ipv6_ext_headers;
+  sum.client = c.client;
+  sum.server = c.server;
+  sum.client_port = c.client_port;
+  sum.server_port = c.server_port;
+  sum.end = f.end;
+  sum.reused = f.reused;
+  sum.first_index = first_index;
+  return sum;
+}
+
+// The books for one flow packet of `len` bytes; a flow gets its id at its first packet.
+void Engine::book_flow_packet(FlowState& f, const Segment& seg, std::size_t len) {
+  if (f.sent == 0) {
     f.id = static_cast<std::uint32_t>(m_.flows++);
     m_.distinct_5tuples += f.reused ? 0 : 1;
     m_.max_open_flows = std::max(m_.max_open_flows, ++open_flows_);
-    FlowSummary sum;
-    sum.id = f.id;
-    sum.ip_version = c.ip_version;
-    sum.proto = f.proto;
-    sum.vlan_count = c.vlan_count;
-    sum.ipv6_ext_headers = c.ipv6_ext_headers;
-    sum.client = c.client;
-    sum.server = c.server;
-    sum.client_port = c.client_port;
-    sum.server_port = c.server_port;
-    sum.end = f.end;
-    sum.reused = f.reused;
-    sum.first_index = m_.packets;
-    m_.flow_list.push_back(sum);
+    m_.flow_list.push_back(new_summary(f, m_.packets));
   }
   FlowSummary& sum = m_.flow_list[f.id];
   ++sum.packets;
-  sum.client_packets += from_client ? 1 : 0;
-  sum.bytes += frame_.size();
+  sum.client_packets += seg.from_client ? 1 : 0;
+  sum.bytes += len;
   sum.last_index = m_.packets;
-  m_.tcp_syn += (flags & kSyn) != 0 ? 1 : 0;
-  m_.tcp_fin += (flags & kFin) != 0 ? 1 : 0;
-  m_.tcp_rst += (flags & kRst) != 0 ? 1 : 0;
+  m_.tcp_syn += (seg.flags & kSyn) != 0 ? 1 : 0;
+  m_.tcp_fin += (seg.flags & kFin) != 0 ? 1 : 0;
+  m_.tcp_rst += (seg.flags & kRst) != 0 ? 1 : 0;
   ++m_.flow_packets;
-  count_valid_frame(frame_.size());
+  count_valid_frame(len);
+}
+
+bool Engine::emit_flow_packet(std::size_t slot, std::string* error) {
+  FlowState& f = flows_[active_[slot]];
+  const Segment seg = next_segment(f);
+  const FrameSpec s = frame_spec(f, seg);
+  build_ip_frame(s, frame_rng_, frame_);
+  book_flow_packet(f, seg, frame_.size());
 
   PacketRecord rec;
   rec.cls = PacketClass::flow;
   rec.flow_id = f.id;
-  rec.from_client = from_client;
-  rec.ip_version = c.ip_version;
-  rec.proto = f.proto;
+  rec.from_client = seg.from_client;
+  rec.ip_version = s.ip_version;
+  rec.proto = s.proto;
   rec.src = s.src;
   rec.dst = s.dst;
   rec.src_port = s.src_port;
   rec.dst_port = s.dst_port;
-  rec.tcp_flags = flags;
-  rec.payload = static_cast<std::uint32_t>(payload);
+  rec.tcp_flags = seg.flags;
+  rec.payload = static_cast<std::uint32_t>(seg.payload);
 
-  if (++f.sent == f.length) {
+  if (++f.sent == f.length) {  // the flow is done: free its slot, offer its 5-tuple
     if (f.end != FlowEnd::idle) {
       --open_flows_;
-      ended_.push_back(c);
+      ended_.push_back(f.conv);
     }
     active_[slot] = active_.back();
     active_.pop_back();
