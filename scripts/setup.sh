@@ -8,6 +8,7 @@ packages=(
   libnuma-dev numactl libfmt-dev libgtest-dev libbenchmark-dev libboost-dev
   libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev python3-matplotlib valgrind
   dpdk dpdk-dev libdpdk-dev libpcap-dev
+  libjansson-dev
 )
 
 as_root() {
