@@ -24,6 +24,9 @@
 
 namespace ctxalloc {
 
+template <class T>
+struct TestPeer;
+
 class RegionSource {
  public:
   /// Pieces of `region` (not owned; it must outlive the source) in multiples of
