@@ -95,6 +95,8 @@ TEST(ArenaSource, FreeBlocksComeBackLastInFirstOut) {
   EXPECT_NE(fresh.ptr, x.ptr);
   EXPECT_NE(fresh.ptr, y.ptr);
   EXPECT_NE(fresh.ptr, z.ptr);
+  for (const Block& b : {x, y, z, fresh})
+    a.release(b);
 }
 
 struct InitLog {
@@ -128,6 +130,8 @@ TEST(ArenaSource, TheInitializerRunsOnEveryObtain) {
   EXPECT_EQ(q.ptr, p.ptr);
   EXPECT_EQ(std::memcmp(q.ptr, std::vector<std::byte>(16).data(), 16), 0)
       << "no stale link or check word in a handed-out block";
+  plain.release(q);
+  a.release(b);
 }
 
 TEST(ArenaSource, SlabsAreTakenLazilyAndGivenBackOnDestruction) {
@@ -189,8 +193,8 @@ TEST(ArenaSource, ParentExhaustionFailsCleanlyWithTheParentsReason) {
       << a.last_error().message();
   EXPECT_EQ(a.stats().failures, 1u);
   a.release(got.back());
-  EXPECT_TRUE(a.obtain()) << "a released block is reused without the parent";
-  got.pop_back();
+  got.back() = a.obtain();
+  EXPECT_TRUE(got.back()) << "a released block is reused without the parent";
   for (const Block& b : got)
     a.release(b);
   EXPECT_TRUE(a.check_invariants());
@@ -209,7 +213,7 @@ TEST(ArenaSource, BadOptionsAndSizesFailWithReasons) {
   EXPECT_FALSE(a.obtain(0));
   EXPECT_EQ(a.last_error().code(), SourceErrc::bad_size);
   const Block b = a.obtain(112);
-  EXPECT_TRUE(b);
+  ASSERT_TRUE(b);
   EXPECT_EQ(a.stats().failures, 2u);
   a.release(b);
 }
@@ -275,13 +279,16 @@ TEST(ArenaSource, CheckInvariantsAndObtainNoticeAWriteIntoAFreeBlock) {
   const CheckResult c = a.check_invariants();
   EXPECT_FALSE(c);
   EXPECT_NE(c.error().find("written to after its release"), std::string::npos) << c.error();
+  Block fresh;
   testing::expect_misuse(
       [&] {
-        const Block b = a.obtain();  // the broken block is not handed out
-        if (b.ptr == y.ptr || b.ptr == x.ptr) std::abort();
+        fresh = a.obtain();  // the broken block is not handed out
+        if (fresh.ptr == y.ptr || fresh.ptr == x.ptr) std::abort();
       },
       "write past the end of a block in arena.obtain");
   EXPECT_TRUE(a.check_invariants()) << "the untrustworthy free list was dropped";
+  EXPECT_EQ(a.free_blocks(), 0u);
+  a.release(fresh);
 }
 
 TEST(ArenaSource, CheckInvariantsReportsACorruptedCount) {

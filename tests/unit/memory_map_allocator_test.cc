@@ -30,7 +30,6 @@ using testing::resident_pages;
 
 constexpr std::size_t kKiB = 1024;
 constexpr std::size_t kMiB = 1024 * kKiB;
-constexpr std::size_t kGiB = 1024 * kMiB;
 
 void* block_behind(const Block& b) {
   void* p =
@@ -125,14 +124,13 @@ TEST(MemoryMapAllocator, SizesNearTheLimitFailCleanly) {
       ++expected;
     }
   }
-  EXPECT_FALSE(a.allocate(Layout{1, 3})) << "not a power of two";
   testing::expect_misuse(
       [&] {
         EXPECT_FALSE(a.allocate(Layout{1, 3}));
       },
       "bad argument in mmap.allocate");
   const Stats s = a.stats();
-  EXPECT_EQ(s.failures, expected + 2);
+  EXPECT_EQ(s.failures, expected + 1);
   EXPECT_EQ(s.live_blocks(), 0u);
   EXPECT_TRUE(a.check_invariants());
 }
@@ -256,9 +254,10 @@ TEST(MemoryMapAllocator, RandomizedAgainstTheReferenceModel) {
   RecordProperty("driver_ms", static_cast<int>(ms));
   const testing::DriverReport& r = driver.report();
   EXPECT_EQ(r.failed_allocations, 0u);
-  EXPECT_GT(r.grows, 1000u);
-  EXPECT_GT(r.shrinks, 1000u);
-  EXPECT_GT(r.in_place, 1000u);
+  const std::uint64_t n = testing::scaled(opt.ops);
+  EXPECT_GT(r.grows, n / 50);
+  EXPECT_GT(r.shrinks, n / 50);
+  EXPECT_GT(r.in_place, n / 50) << "shrinks and some grows stay in place";
   EXPECT_EQ(a.stats().misuses, 0u);
   ASSERT_TRUE(driver.free_all());
   EXPECT_EQ(a.live_mappings(), 0u);

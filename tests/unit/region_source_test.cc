@@ -117,8 +117,13 @@ TEST(RegionSource, AlignsPiecesToPowersOfTwoAboveTheGranule) {
     EXPECT_TRUE(is_aligned(b.ptr, align)) << align;
     EXPECT_EQ(b.size, 3 * kPage);
   }
-  EXPECT_FALSE(s.obtain_aligned(kPage, 32 * kMiB)) << "no such address in a 16 MiB region";
-  EXPECT_EQ(s.last_error().code(), SourceErrc::exhausted);
+  // A region starting on a 32 MiB boundary keeps its bitmaps there: the next 32
+  // MiB-aligned address is past its end.
+  GuardedRegion r32(16 * kMiB, 32 * kMiB);
+  RegionSource s32(r32.block());
+  EXPECT_FALSE(s32.obtain_aligned(kPage, 32 * kMiB)) << "no such address among its granules";
+  EXPECT_EQ(s32.last_error().code(), SourceErrc::exhausted);
+  EXPECT_TRUE(s32.obtain_aligned(kPage, 8 * kMiB));
   EXPECT_FALSE(s.obtain_aligned(kPage, 3 * kPage));
   EXPECT_EQ(s.last_error().code(), SourceErrc::bad_alignment);
   EXPECT_TRUE(s.check_invariants());

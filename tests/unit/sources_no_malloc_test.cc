@@ -144,12 +144,10 @@ int exercise_everything() {
 }
 
 TEST(SourcesNoMalloc, NoPathOfAnySourceCallsMalloc) {
-#if defined(CTXALLOC_COUNT_MALLOC)
   const MisusePolicy saved = misuse_policy();
   set_misuse_policy(MisusePolicy::count);
+#if defined(CTXALLOC_COUNT_MALLOC)
   (void)numa_supported();  // libnuma set itself up before main; this only caches a flag
-  void* probe = std::malloc(16);
-  std::free(probe);
   g_calls = 0;
   g_counting = true;
   void* volatile seen = std::malloc(8);  // the wrapper really is in place: this one counts
@@ -163,8 +161,10 @@ TEST(SourcesNoMalloc, NoPathOfAnySourceCallsMalloc) {
   EXPECT_EQ(wrong, 0);
   EXPECT_EQ(g_calls.load(), 0) << "a source path called malloc (or calloc, realloc, ...)";
 #else
-  GTEST_SKIP() << "sanitizer builds replace malloc themselves; the release and debug builds "
-                  "run this test";
+  EXPECT_EQ(exercise_everything(), 0);
+  set_misuse_policy(saved);
+  GTEST_SKIP() << "the paths ran, but sanitizer builds bring their own malloc, which this "
+                  "test cannot count; the release and debug builds count it";
 #endif
 }
 
