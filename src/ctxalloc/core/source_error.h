@@ -36,7 +36,10 @@ const char* to_string(SourceErrc code) noexcept;
 /// malloc fill it in on their failure paths.
 class SourceError {
  public:
-  constexpr SourceError() noexcept = default;
+  /// ok(), with an empty message. Only the first byte of the message is written: success
+  /// paths create these on every call, and zeroing 224 bytes each time showed up as a
+  /// third of the mmap source's own instructions.
+  SourceError() noexcept { message_[0] = '\0'; }
 
   /// An error whose message is printf-formatted into the object (truncated if long).
   [[gnu::format(printf, 3, 4)]] static SourceError make(SourceErrc code, int sys_errno,
@@ -52,7 +55,7 @@ class SourceError {
  private:
   SourceErrc code_ = SourceErrc::ok;
   int errno_ = 0;
-  char message_[224] = {};
+  char message_[224];  // NUL-terminated; bytes after the NUL are unspecified
 };
 
 }  // namespace ctxalloc

@@ -117,11 +117,15 @@ class ArenaSource {
   bool is_block_start(const void* p) const noexcept;
   bool carved(const void* p) const noexcept;
   std::byte* pop() noexcept;
+  Block hand_out(std::byte* b) noexcept;
   std::byte* carve() noexcept;
   bool new_slab() noexcept;
   Block take_from_parent(std::size_t bytes) noexcept;
-  Block fail(const SourceError& e) noexcept;
-  void refuse(Misuse what, const void* p) noexcept;
+  // Failure paths, out of line so that obtain and release stay small.
+  [[gnu::cold, gnu::noinline]] Block fail(const SourceError& e) noexcept;
+  [[gnu::cold, gnu::noinline]] void refuse(Misuse what, const void* p) noexcept;
+  [[gnu::cold, gnu::noinline]] std::byte* drop_corrupt_list(Link* head) noexcept;
+  [[gnu::cold, gnu::noinline]] Block obtain_slow() noexcept;
   static std::uintptr_t make_secret(const void* self) noexcept;
   static bool options_in_range(const ArenaOptions& o) noexcept {
     return o.block_size != 0 && o.block_size <= kMaxBytes && o.slab_bytes <= kMaxBytes;
@@ -220,15 +224,28 @@ Block ArenaSource<P>::obtain(std::size_t size) noexcept {
   return obtain();
 }
 
+// The fast path: pop the free list. Carving, new slabs and bad options are out of line.
 template <class P>
 Block ArenaSource<P>::obtain() noexcept {
-  if (!config_error_.ok()) return fail(config_error_);
   std::byte* b = pop();
-  if (b == nullptr) b = carve();
+  if (b == nullptr) [[unlikely]]
+    return obtain_slow();
+  return hand_out(b);
+}
+
+template <class P>
+Block ArenaSource<P>::obtain_slow() noexcept {
+  if (!config_error_.ok()) return fail(config_error_);
+  std::byte* b = carve();
   if (b == nullptr) {
     if (!new_slab()) return Block{};  // new_slab counted the failure
     b = carve();
   }
+  return hand_out(b);
+}
+
+template <class P>
+Block ArenaSource<P>::hand_out(std::byte* b) noexcept {
   detail::unpoison(b, stride_);
   std::memset(b, 0, kLinkBytes);  // no stale link or check word in a live block
   if (init_ != nullptr) init_(b, stride_, init_context_);
@@ -243,18 +260,23 @@ std::byte* ArenaSource<P>::pop() noexcept {
   if (head == nullptr) return nullptr;
   detail::unpoison(head, kLinkBytes);
   Link* next = head->next;
-  if (head->check != check_word(head, next)) [[unlikely]] {
-    // Written to after it was released (a use after free, or an overrun from the block
-    // below). Its link cannot be trusted: drop the rest of the list (leaked, not reused).
-    misuses_.add(1);
-    report_misuse(Misuse::overflow, "arena", "obtain", head);
-    free_ = nullptr;
-    free_count_ = 0;
-    return nullptr;
-  }
+  if (head->check != check_word(head, next)) [[unlikely]]
+    return drop_corrupt_list(head);
   free_ = next;
   --free_count_;
   return reinterpret_cast<std::byte*>(head);
+}
+
+// The head was written to after it was released (a use after free, or an overrun from
+// the block below). Its link cannot be trusted: the rest of the list is dropped (leaked,
+// never reused).
+template <class P>
+std::byte* ArenaSource<P>::drop_corrupt_list(Link* head) noexcept {
+  misuses_.add(1);
+  report_misuse(Misuse::overflow, "arena", "obtain", head);
+  free_ = nullptr;
+  free_count_ = 0;
+  return nullptr;
 }
 
 template <class P>
@@ -321,6 +343,7 @@ bool ArenaSource<P>::new_slab() noexcept {
 template <class P>
 bool ArenaSource<P>::is_block_start(const void* p) const noexcept {
   const auto a = reinterpret_cast<std::uintptr_t>(p);
+  if (align_ == stride_) return (a & (stride_ - 1)) == 0;  // power of two: chunks hold whole blocks
   const std::size_t offset = a & (slabs_.chunk_bytes() - 1);
   return offset % stride_ == 0 && offset / stride_ < slabs_.chunk_bytes() / stride_;
 }

@@ -36,13 +36,6 @@ std::size_t SlabTable::metadata_bytes() const noexcept {
          (set_ != nullptr ? pages_for(set_capacity_ * sizeof(std::uintptr_t)) : 0);
 }
 
-// Fibonacci hashing of the chunk number: consecutive chunks spread over the table.
-std::size_t SlabTable::slot(std::uintptr_t chunk) const noexcept {
-  const std::uint64_t n = chunk / chunk_;
-  const unsigned shift = 64 - log2_floor(set_capacity_);
-  return static_cast<std::size_t>((n * 0x9E3779B97F4A7C15ULL) >> shift);
-}
-
 void SlabTable::insert_chunk(std::uintptr_t chunk) noexcept {
   std::size_t i = slot(chunk);
   while (set_[i] != 0)
@@ -61,6 +54,7 @@ bool SlabTable::grow_set(std::size_t want) noexcept {
   const std::size_t old_cap = set_capacity_;
   set_ = fresh;
   set_capacity_ = cap;
+  set_shift_ = 64 - log2_floor(cap);
   for (std::size_t i = 0; i < old_cap; ++i)
     if (old[i] != 0) insert_chunk(old[i]);
   if (old != nullptr) ::munmap(old, pages_for(old_cap * sizeof(std::uintptr_t)));
@@ -85,16 +79,6 @@ void SlabTable::add(const Entry& e) noexcept {
   for (std::size_t c = 0; c < e.chunks; ++c)
     insert_chunk(addr(e.first_chunk) + c * chunk_);
   chunks_ += e.chunks;
-}
-
-bool SlabTable::holds(const void* p) const noexcept {
-  if (set_ == nullptr) return false;
-  const std::uintptr_t chunk = addr(p) & ~(chunk_ - 1);
-  if (chunk == 0) return false;
-  for (std::size_t i = slot(chunk);; i = (i + 1) & (set_capacity_ - 1)) {
-    if (set_[i] == chunk) return true;
-    if (set_[i] == 0) return false;
-  }
 }
 
 CheckResult SlabTable::check(const char* who) const {

@@ -5,6 +5,7 @@
 // at nothing). Both tables live in mmap'd pages that double when full.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -28,7 +29,8 @@ class SlabTable {
   };
 
   /// chunk_bytes: a power of two.
-  explicit SlabTable(std::size_t chunk_bytes) noexcept : chunk_(chunk_bytes) {}
+  explicit SlabTable(std::size_t chunk_bytes) noexcept
+      : chunk_(chunk_bytes), chunk_shift_(static_cast<unsigned>(std::countr_zero(chunk_bytes))) {}
   ~SlabTable();
   SlabTable(const SlabTable&) = delete;
   SlabTable& operator=(const SlabTable&) = delete;
@@ -37,8 +39,16 @@ class SlabTable {
   bool reserve(std::size_t chunks) noexcept;
   /// Records an entry; reserve() must have succeeded for it.
   void add(const Entry& e) noexcept;
-  /// Whether p lies in one of the recorded chunks. O(1) expected.
-  bool holds(const void* p) const noexcept;
+  /// Whether p lies in one of the recorded chunks: a mask, a multiply and (at half load
+  /// at most) about 1.5 probes. Inline: every arena release asks it.
+  bool holds(const void* p) const noexcept {
+    const std::uintptr_t chunk = reinterpret_cast<std::uintptr_t>(p) & ~(chunk_ - 1);
+    if (set_ == nullptr || chunk == 0) return false;
+    for (std::size_t i = slot(chunk);; i = (i + 1) & (set_capacity_ - 1)) {
+      if (set_[i] == chunk) return true;
+      if (set_[i] == 0) return false;
+    }
+  }
 
   std::size_t chunk_bytes() const noexcept { return chunk_; }
   std::size_t entries() const noexcept { return entries_; }
@@ -55,11 +65,17 @@ class SlabTable {
   template <class>
   friend struct ::ctxalloc::TestPeer;
 
-  std::size_t slot(std::uintptr_t chunk) const noexcept;
+  // Fibonacci hashing of the chunk number: consecutive chunks spread over the table.
+  std::size_t slot(std::uintptr_t chunk) const noexcept {
+    return static_cast<std::size_t>(((chunk >> chunk_shift_) * 0x9E3779B97F4A7C15ULL) >>
+                                    set_shift_);
+  }
   bool grow_set(std::size_t want) noexcept;
   void insert_chunk(std::uintptr_t chunk) noexcept;
 
   std::size_t chunk_;
+  unsigned chunk_shift_;
+  unsigned set_shift_ = 63;  // 64 - log2(set_capacity_)
   Entry* list_ = nullptr;
   std::size_t entries_ = 0;
   std::size_t list_capacity_ = 0;  // entries
