@@ -8,7 +8,7 @@
 // obtain is first fit from the lowest free granule, O(granules / 64) word scans in the
 // worst case; release checks that the block is exactly a piece it handed out (so double,
 // foreign and wrong-size releases are reported, not obeyed) in O(piece / 64). A 1 GiB
-// region of 4 KiB granules has 32 KiB of bitmaps. One owner thread.
+// region of 4 KiB granules has 64 KiB of bitmaps. One owner thread.
 #pragma once
 
 #include <cstddef>
