@@ -100,7 +100,8 @@ class SharedSource {
   }
 
   /// Runs f(S&) under the lock and returns what it returns: for calls the handle does not
-  /// forward (check_invariants, reports, an obtain and its error together).
+  /// forward (check_invariants, reports, an obtain and its error together). The handle
+  /// must not be empty.
   template <class F>
   decltype(auto) with_locked(F&& f) const {
     std::lock_guard<std::mutex> g(c_->lock);
