@@ -7,6 +7,7 @@
 #include <set>
 #include <vector>
 
+#include "ctxalloc/allocators/detail/bitset_search.h"
 #include "ctxalloc/core/dyn_allocator.h"
 #include "support/misuse_test_helpers.h"
 #include "support/random_driver.h"
@@ -21,17 +22,7 @@ struct TestPeer<BitSetAllocator> {
   static std::size_t words(const BitSetAllocator& a) { return a.nwords_; }
   static std::size_t hint(const BitSetAllocator& a) { return a.hint_; }
   static void set_hint(BitSetAllocator& a, std::size_t h) { a.hint_ = h; }
-  static void add_bytes_in_use(BitSetAllocator& a, std::uint64_t n) {
-    a.counters_.bytes_in_use.add(n);
-  }
-  static std::size_t find_small(const BitSetAllocator& a, std::size_t from_word, std::size_t limit,
-                                std::size_t k, std::size_t period, std::size_t phase) {
-    return a.find_small_run(from_word, limit, k, period, phase);
-  }
-  static std::size_t find_large(const BitSetAllocator& a, std::size_t from, std::size_t limit,
-                                std::size_t k, std::size_t period, std::size_t phase) {
-    return a.find_large_run(from, limit, k, period, phase);
-  }
+  static void add_blocks_in_use(BitSetAllocator& a, std::uint64_t n) { a.blocks_in_use_.add(n); }
 };
 
 namespace {
@@ -158,7 +149,7 @@ TEST(BitSetAllocator, CapacityIsExactAndTheNextAllocationFailsAtSeveralRegionSiz
   EXPECT_GE(configs, 40);
 }
 
-TEST(BitSetAllocator, NextFitStartsFromTheHintWordAndWrapsAroundOnce) {
+TEST(BitSetAllocator, TheSearchStartsAtTheHintWordAndWrapsAroundOnce) {
   TestRegion r(4096);
   BitSetAllocator a(r.block(), 8);
   const std::size_t n = a.block_count();
@@ -167,18 +158,32 @@ TEST(BitSetAllocator, NextFitStartsFromTheHintWordAndWrapsAroundOnce) {
   for (int i = 0; i < 74; ++i)
     first.push_back(a.allocate(Layout{8, 8}));
   EXPECT_EQ(Peer::hint(a), 1u) << "word 0 is full, the hint moved on";
+  // The hint follows frees: a freed block is the next one handed out, even behind the
+  // last allocation, and the search starts there rather than at the region's start.
+  a.deallocate(first[3], 8);
+  a.deallocate(first[70], 8);
+  EXPECT_EQ(Peer::hint(a), 1u);
+  EXPECT_EQ(index_of(a, a.allocate(Layout{8, 8}).ptr), 70u) << "not block 3: word 0 waits";
   a.deallocate(first[5], 8);
-  Block b = a.allocate(Layout{8, 8});
-  EXPECT_EQ(index_of(a, b.ptr), 74u) << "next fit: the hole behind the hint waits";
-  std::size_t taken = 75;
+  EXPECT_EQ(Peer::hint(a), 0u);
+  EXPECT_EQ(index_of(a, a.allocate(Layout{8, 8}).ptr), 3u) << "first fit inside the hint word";
+  EXPECT_EQ(index_of(a, a.allocate(Layout{8, 8}).ptr), 5u);
+  // Word 0 is full again: the search moves on from the hint word, in address order.
+  std::size_t taken = 74;
   while (taken < n) {
     Block c = a.allocate(Layout{8, 8});
     ASSERT_TRUE(c);
-    EXPECT_EQ(index_of(a, c.ptr), taken++);
+    ASSERT_EQ(index_of(a, c.ptr), taken++);
   }
+  EXPECT_FALSE(a.allocate(Layout{8, 8}));
+  // A hole at the start and a hint at the end: the search runs to the end, then wraps.
+  a.deallocate(first[10], 8);
+  a.deallocate(Block{a.block_area().ptr + (n - 1) * 8, 8}, 8);
+  EXPECT_EQ(Peer::hint(a), (n - 1) / 64);
+  EXPECT_EQ(index_of(a, a.allocate(Layout{8, 8}).ptr), n - 1);
   Block wrapped = a.allocate(Layout{8, 8});
   ASSERT_TRUE(wrapped) << "the search wraps around to the start";
-  EXPECT_EQ(wrapped.ptr, first[5].ptr);
+  EXPECT_EQ(wrapped.ptr, first[10].ptr);
   EXPECT_FALSE(a.allocate(Layout{8, 8}));
   EXPECT_TRUE(a.check_invariants());
 }
@@ -218,18 +223,21 @@ TEST(BitSetAllocator, WrappedSearchFindsRunsThatCrossWordsInAFullRegion) {
   BitSetAllocator a(r.block(), 8);
   std::vector<Block> all = fill(a);
   ASSERT_GT(all.size(), 300u);
-  // Holes of 2 + 2 blocks across the boundary of words 0 and 1, and 64 blocks across
-  // words 2 and 3: only the wrapped search from the start can find them.
+  // Holes of 2 + 2 blocks across the boundary of words 0 and 1, and 32 + 32 blocks
+  // across words 2 and 3. The hint ends in word 3, so each search has to run to the end
+  // of the region and wrap around to find its run.
   for (std::size_t i : {62, 63, 64, 65})
     a.deallocate(all[i], 8);
   for (std::size_t i = 160; i < 224; ++i)
     a.deallocate(all[i], 8);
-  Block four = a.allocate(Layout{32, 8});
-  ASSERT_TRUE(four);
-  EXPECT_EQ(index_of(a, four.ptr), 62u);
+  EXPECT_EQ(Peer::hint(a), 3u);
   Block sixty_four = a.allocate(Layout{64 * 8, 8});
   ASSERT_TRUE(sixty_four);
   EXPECT_EQ(index_of(a, sixty_four.ptr), 160u);
+  EXPECT_EQ(Peer::hint(a), 3u);
+  Block four = a.allocate(Layout{32, 8});
+  ASSERT_TRUE(four);
+  EXPECT_EQ(index_of(a, four.ptr), 62u);
   EXPECT_FALSE(a.allocate(Layout{8, 8}));
   EXPECT_TRUE(a.check_invariants());
 }
@@ -564,9 +572,30 @@ TEST(BitSetAllocator, BothSearchesAgreeWithABruteForceScanOnRandomPatterns) {
         }
         SCOPED_TRACE(::testing::Message() << "k " << k << " period " << period << " phase " << phase
                                           << " from " << from << " limit " << limit);
-        ASSERT_EQ(Peer::find_large(a, from, limit, k, period, phase), want);
+        const std::size_t nw = Peer::words(a);
+        ASSERT_EQ(detail::find_long_run(words, nw, from, limit, k, period, phase), want);
         if (k <= 64 && period <= 64) {
-          ASSERT_EQ(Peer::find_small(a, from / 64, limit, k, period, phase), want);
+          const std::size_t end_word = wrapped ? from_word : nw;
+          const auto kk = static_cast<unsigned>(k);
+          ASSERT_EQ(
+              detail::find_aligned_short_run(words, nw, from / 64, end_word, kk, period, phase),
+              want);
+          if (period == 1) {
+            ASSERT_EQ(detail::find_short_run(words, nw, from / 64, end_word, kk), want);
+          }
+          if (period == 1 && !wrapped && from_word > 0) {
+            // Carrying the free stretch at the top of the word before the window: the
+            // first run may start that many blocks earlier.
+            const std::size_t carry = detail::leading_ones(words[from_word - 1]);
+            std::size_t want_carried = npos;
+            for (std::size_t i = from - carry; i + k <= n && want_carried == npos; ++i) {
+              bool all = true;
+              for (std::size_t j = i; j < i + k && all; ++j)
+                all = freed[j];
+              if (all) want_carried = i;
+            }
+            ASSERT_EQ(detail::find_short_run(words, nw, from_word, nw, kk, carry), want_carried);
+          }
         }
       }
     }
@@ -716,9 +745,9 @@ TEST(BitSetAllocator, CheckInvariantsReportsCorruptedBitSets) {
   Peer::set_hint(a, last + 1);
   expect_broken("hint");
   Peer::set_hint(a, 0);
-  Peer::add_bytes_in_use(a, 16);
-  expect_broken("bytes in use");
-  Peer::add_bytes_in_use(a, ~std::uint64_t{15});  // - 16
+  Peer::add_blocks_in_use(a, 1);
+  expect_broken("blocks in use but the counter says");
+  Peer::add_blocks_in_use(a, ~std::uint64_t{0});  // - 1
   ASSERT_TRUE(a.check_invariants());
   a.deallocate(x, 8);
   EXPECT_TRUE(a.check_invariants());

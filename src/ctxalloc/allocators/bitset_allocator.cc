@@ -2,6 +2,8 @@
 // misuse and the invariant walk. The one-block fast paths are inline in the header.
 #include "ctxalloc/allocators/bitset_allocator.h"
 
+#include "ctxalloc/allocators/detail/bitset_search.h"
+
 #include <bit>
 #include <cstring>
 
@@ -99,6 +101,7 @@ BitSetAllocator::BitSetAllocator(Block region, std::size_t block_size) noexcept
   blocks_ = g.blocks;
   nblocks_ = g.nblocks;
   block_size_ = block_size;
+  block_mask_ = block_size - 1;
   shift_ = log2_floor(block_size);
   span_ = nblocks_ << shift_;
   // Every block free; the bits past the last block are "not free" and "run start", so a
@@ -113,6 +116,26 @@ BitSetAllocator::~BitSetAllocator() {
   unpoison(blocks_, span_);
 }
 
+inline void BitSetAllocator::take_run(std::size_t i, std::size_t k) noexcept {
+  const std::size_t w = i / kWordBits;
+  const unsigned b = static_cast<unsigned>(i % kWordBits);
+  if (k <= kWordBits) {  // at most two words: no loop
+    const std::uint64_t m = detail::ones(static_cast<unsigned>(k));
+    free_[w] &= ~(m << b);
+    if (b + k > kWordBits) free_[w + 1] &= ~(m >> (kWordBits - b));
+  } else {
+    detail::clear_range(free_, i, k);
+  }
+  start_[w] |= std::uint64_t{1} << b;
+}
+
+inline Block BitSetAllocator::take(std::size_t i, std::size_t k) noexcept {
+  take_run(i, k);
+  hint_ = (i + k - 1) / kWordBits;
+  note_taken(k);
+  return handed_out(blocks_ + (i << shift_), k << shift_);
+}
+
 Block BitSetAllocator::allocate_slow(Layout layout) noexcept {
   if (!layout.valid()) return bad_argument(nullptr, "allocate");
   if (layout.size == 0) {
@@ -123,83 +146,47 @@ Block BitSetAllocator::allocate_slow(Layout layout) noexcept {
   const std::size_t k = ((layout.size - 1) >> shift_) + 1;
   const std::size_t i = find_run(k, layout.align);
   if (i == npos) return refuse();
-  take_run(i, k);
-  hint_ = (i + k - 1) / kWordBits;
-  counters_.on_allocate(k << shift_);
-  std::byte* p = blocks_ + (i << shift_);
-  unpoison(p, k << shift_);
-  return Block{p, k << shift_};
+  return take(i, k);
+}
+
+Block BitSetAllocator::allocate_short(unsigned k) noexcept {
+  if (k > free_block_count()) return refuse();  // exhaustion costs no search
+  const std::size_t hint = hint_;
+  // The hint word holds no run of k (the caller looked), but the free stretch at its top
+  // may go on into the next word: carry it. Then wrap around once.
+  const std::size_t carry = detail::leading_ones(free_[hint]);
+  std::size_t i = detail::find_short_run(free_, nwords_, hint + 1, nwords_, k, carry);
+  if (i == npos) i = detail::find_short_run(free_, nwords_, 0, hint, k);
+  if (i == npos) return refuse();
+  return take(i, k);
 }
 
 std::size_t BitSetAllocator::find_run(std::size_t k, std::size_t align) const noexcept {
-  if (k > free_block_count()) return npos;  // exhaustion costs no search
+  if (k > free_block_count()) return npos;
   // Alignment in blocks, and the block indices it allows: i with
   // (blocks_ + i * block_size) % align == 0, i.e. i % period == phase.
   const std::size_t period = align > block_size_ ? align >> shift_ : 1;
   const std::size_t phase =
       (0 - (reinterpret_cast<std::uintptr_t>(blocks_) >> shift_)) & (period - 1);
-  const std::size_t hint_block = hint_ * kWordBits;
+  const std::size_t hint = hint_;
   if (k <= kWordBits && period <= kWordBits) {
-    std::size_t i = find_small_run(hint_, nblocks_, k, period, phase);
-    if (i == npos && hint_ != 0) i = find_small_run(0, hint_block, k, period, phase);
+    const auto kk = static_cast<unsigned>(k);
+    std::size_t i =
+        detail::find_aligned_short_run(free_, nwords_, hint, nwords_, kk, period, phase);
+    if (i == npos) i = detail::find_aligned_short_run(free_, nwords_, 0, hint, kk, period, phase);
     return i;
   }
-  std::size_t i = find_large_run(hint_block, nblocks_, k, period, phase);
-  if (i == npos && hint_ != 0) i = find_large_run(0, hint_block, k, period, phase);
+  const std::size_t hint_block = hint * kWordBits;
+  std::size_t i = detail::find_long_run(free_, nwords_, hint_block, nblocks_, k, period, phase);
+  if (i == npos) i = detail::find_long_run(free_, nwords_, 0, hint_block, k, period, phase);
   return i;
 }
 
-std::size_t BitSetAllocator::find_small_run(std::size_t from_word, std::size_t limit, std::size_t k,
-                                            std::size_t period, std::size_t phase) const noexcept {
-  const std::uint64_t allowed =
-      detail::phase_mask(static_cast<unsigned>(period), static_cast<unsigned>(phase));
-  const auto kk = static_cast<unsigned>(k);
-  std::size_t carry = 0;  // free blocks ending at the top of the previous word
-  for (std::size_t w = from_word; w < nwords_; ++w) {
-    const std::size_t base = w * kWordBits;
-    if (base - carry >= limit) return npos;  // nothing later may start before limit
-    const std::uint64_t x = free_[w];
-    if (carry != 0) {
-      // A stretch that began in earlier words: its first allowed start is its best one.
-      const std::size_t stretch = base - carry;
-      const std::size_t c = stretch + ((phase - stretch) & (period - 1));
-      if (c < limit && c + k <= base + detail::trailing_ones(x)) return c;
-    }
-    const std::uint64_t y = detail::run_starts(x, kk) & allowed;
-    if (y != 0) {
-      const std::size_t c = base + lowest_bit_index(y);
-      return c < limit ? c : npos;
-    }
-    carry = x == ~std::uint64_t{0} ? carry + kWordBits : detail::leading_ones(x);
-  }
-  return npos;
-}
-
-std::size_t BitSetAllocator::find_large_run(std::size_t from, std::size_t limit, std::size_t k,
-                                            std::size_t period, std::size_t phase) const noexcept {
-  std::size_t pos = from;
-  for (;;) {
-    const std::size_t s = detail::find_set(free_, nwords_, pos);
-    if (s >= limit) return npos;
-    const std::size_t c = s + ((phase - s) & (period - 1));
-    if (c >= limit) return npos;
-    // The free stretch holding c ends at e (e == c when c is past the stretch); the
-    // sentinel bits end every stretch at block nblocks_ at the latest.
-    const std::size_t e = detail::find_clear(free_, nwords_, c);
-    if (e - c >= k) return c;
-    pos = e;
-  }
-}
-
-void BitSetAllocator::take_run(std::size_t i, std::size_t k) noexcept {
-  detail::clear_range(free_, i, k);
-  start_[i / kWordBits] |= std::uint64_t{1} << (i % kWordBits);
-}
-
-void BitSetAllocator::release_run(std::size_t i, std::size_t len) noexcept {
+inline void BitSetAllocator::release_run(std::size_t i, std::size_t len) noexcept {
   detail::set_range(free_, i, len);
   start_[i / kWordBits] &= ~(std::uint64_t{1} << (i % kWordBits));
-  counters_.on_deallocate(len << shift_);
+  hint_ = i / kWordBits;
+  note_released(len);
   poison(blocks_ + (i << shift_), len << shift_);
 }
 
@@ -207,7 +194,7 @@ std::size_t BitSetAllocator::live_run(Block block, const char* op, bool freeing,
                                       std::size_t* len) noexcept {
   const std::uintptr_t off =
       reinterpret_cast<std::uintptr_t>(block.ptr) - reinterpret_cast<std::uintptr_t>(blocks_);
-  if (off >= span_ || (off & (block_size_ - 1)) != 0) {
+  if (off >= span_ || (off & block_mask_) != 0) {
     misuse(Misuse::foreign_pointer, block.ptr, op);
     return npos;
   }
@@ -227,11 +214,21 @@ std::size_t BitSetAllocator::live_run(Block block, const char* op, bool freeing,
 }
 
 void BitSetAllocator::deallocate_slow(Block block) noexcept {
+  // A valid free the fast path left over: a run that goes on into the next word.
+  const std::uintptr_t off =
+      reinterpret_cast<std::uintptr_t>(block.ptr) - reinterpret_cast<std::uintptr_t>(blocks_);
+  if (off < span_ && (off & block_mask_) == 0 && is_run_start(off >> shift_)) {
+    const std::size_t i = off >> shift_;
+    const std::size_t len = run_length(i);
+    if (size_matches(block.size, len)) {
+      release_run(i, len);
+      return;
+    }
+  }
   if (block.ptr == nullptr) return;  // like free(NULL)
   if (block.size == 0 && is_zero_size_sentinel(block.ptr)) return;
   std::size_t len = 0;
-  const std::size_t i = live_run(block, "deallocate", true, &len);
-  if (i != npos) release_run(i, len);
+  live_run(block, "deallocate", true, &len);  // reports the misuse; frees nothing
 }
 
 Block BitSetAllocator::grow(Block block, Layout new_layout, Move move) noexcept {
@@ -245,7 +242,7 @@ Block BitSetAllocator::grow(Block block, Layout new_layout, Move move) noexcept 
   if (i == npos) return refuse();
   if (is_aligned(block.ptr, new_layout.align)) {
     if (new_layout.size <= len << shift_) {  // the run already holds it
-      counters_.on_resize(len << shift_, len << shift_);
+      note_grown(len, len);
       return Block{block.ptr, len << shift_};
     }
     if (new_layout.size <= span_) {
@@ -253,7 +250,7 @@ Block BitSetAllocator::grow(Block block, Layout new_layout, Move move) noexcept 
       if (i + need <= nblocks_ && detail::find_clear(free_, nwords_, i + len) >= i + need) {
         detail::clear_range(free_, i + len, need - len);
         unpoison(block.ptr + (len << shift_), (need - len) << shift_);
-        counters_.on_resize(len << shift_, need << shift_);
+        note_grown(len, need);
         return Block{block.ptr, need << shift_};
       }
     }
@@ -294,10 +291,10 @@ Block BitSetAllocator::shrink(Block block, Layout new_layout, Move move) noexcep
   const std::size_t need = ((new_layout.size - 1) >> shift_) + 1;
   if (need < len) {
     detail::set_range(free_, i + need, len - need);
+    hint_ = (i + need) / kWordBits;
     poison(block.ptr + (need << shift_), (len - need) << shift_);
   }
-  counters_.shrinks.add(1);
-  counters_.bytes_in_use.sub((len - need) << shift_);
+  note_shrunk(len, need);
   return Block{block.ptr, need << shift_};
 }
 
@@ -322,8 +319,9 @@ CheckResult BitSetAllocator::check_invariants() const {
   CTXALLOC_INVARIANT(s.deallocations <= s.allocations, "bitset: ", s.deallocations,
                      " deallocations exceed ", s.allocations, " allocations");
   if (config_error_ != ConfigError::none) {
-    CTXALLOC_INVARIANT(nblocks_ == 0 && span_ == 0 && s.bytes_in_use == 0, "bitset: unconfigured (",
-                       to_string(config_error_), ") yet it manages blocks");
+    CTXALLOC_INVARIANT(nblocks_ == 0 && span_ == 0 && blocks_in_use_.get() == 0,
+                       "bitset: unconfigured (", to_string(config_error_),
+                       ") yet it manages blocks");
     return CheckResult::ok();
   }
   // Geometry: the bit sets at the start of the region, then the blocks, all inside it.
@@ -363,14 +361,15 @@ CheckResult BitSetAllocator::check_invariants() const {
     runs += static_cast<std::size_t>(std::popcount(st & valid));
     carry = used >> 63;
   }
-  CTXALLOC_INVARIANT(used_blocks << shift_ == s.bytes_in_use, "bitset: ", used_blocks,
-                     " blocks in use (", used_blocks << shift_, " bytes) but stats count ",
-                     s.bytes_in_use, " bytes in use");
+  const std::uint64_t counted = blocks_in_use_.get();
+  CTXALLOC_INVARIANT(used_blocks == counted, "bitset: ", used_blocks,
+                     " blocks in use but the counter says ", counted, " (", counted << shift_,
+                     " bytes in use)");
   CTXALLOC_INVARIANT(runs == s.live_blocks(), "bitset: ", runs, " live runs but stats count ",
                      s.live_blocks(), " live blocks");
-  CTXALLOC_INVARIANT(s.peak_bytes >= s.bytes_in_use && s.peak_bytes <= span_, "bitset: peak ",
-                     s.peak_bytes, " outside [bytes in use ", s.bytes_in_use, ", capacity ", span_,
-                     "]");
+  const std::uint64_t peak = peak_blocks_.get();
+  CTXALLOC_INVARIANT(peak >= counted && peak <= nblocks_, "bitset: peak ", peak,
+                     " blocks outside [blocks in use ", counted, ", capacity ", nblocks_, "]");
   return CheckResult::ok();
 }
 

@@ -1,10 +1,12 @@
 // BitSetAllocator: one region cut into blocks of one power-of-two size, with a bit per
 // block kept at the start of the region itself. Allocation is a next-fit search over
-// 64-bit words from a cached hint; a request of k blocks takes a run of k free blocks,
-// aligned as asked. Freeing a block never needs the caller's size: a second bit set marks
-// the first block of every live run, so the run's length, double frees and pointers into
-// the middle of a run are all found from the bits. One owner thread; stats() may be read
-// from any. docs/design.md describes the layout and the cost of each operation.
+// 64-bit words from a cached hint word, wrapping once; a request of k blocks takes a run
+// of k free blocks, aligned as asked. The hint is the word where blocks were last taken
+// or given back, so a freed run is found first while its cache lines are still warm. Freeing a
+// block never needs the caller's size: a second bit set marks the first block of every live run, so
+// the run's length, double frees and pointers into the middle of a run are all found from the bits.
+// One owner thread; stats() may be read from any. docs/design.md describes the layout and the cost
+// of each operation.
 #pragma once
 
 #include <cstddef>
@@ -57,22 +59,43 @@ class BitSetAllocator {
   BitSetAllocator& operator=(const BitSetAllocator&) = delete;
 
   /// A run of ceil(size / block size) blocks aligned to layout.align; the reported size
-  /// is the whole run. One block with at most the block's alignment is the fast path:
-  /// tzcnt and blsr on the hint word, a bit set in the run-start word, two counters.
+  /// is the whole run. Fast paths, for at most the block's alignment, in the hint word:
+  /// one block is tzcnt, blsr and blsi; a run of 2..64 blocks is log2(k) shift-and
+  /// steps, a tzcnt and a mask. When the hint word has no room, the search goes on word
+  /// by word (allocate_short); longer runs and larger alignments take the slow path.
   Block allocate(Layout layout) noexcept {
     if (CTXALLOC_CHECKS && !layout.valid()) return allocate_slow(layout);
-    // size - 1 wraps for size 0, which therefore takes the slow path (the sentinel).
-    if (layout.size - 1 < block_size_ && layout.align <= block_size_) [[likely]] {
-      const std::size_t w = hint_;
-      const std::uint64_t x = free_[w];
-      if (x != 0) [[likely]] {
-        free_[w] = clear_lowest_bit(x);
-        start_[w] |= lowest_bit(x);
-        counters_.on_allocate(block_size_);
-        const std::size_t i = w * detail::kWordBits + lowest_bit_index(x);
-        std::byte* p = blocks_ + (i << shift_);
-        unpoison(p, block_size_);
-        return Block{p, block_size_};
+    // Members are read into locals first: the bit-set stores below are 64-bit integers,
+    // which the compiler must assume could alias the size_t members.
+    const std::size_t w = hint_;
+    std::uint64_t* const free = free_;
+    const std::uint64_t x = free[w];
+    if (layout.align <= block_size_) [[likely]] {
+      const unsigned shift = shift_;
+      // Blocks beyond the first; size 0 wraps to a huge value and goes to the slow path.
+      const std::size_t more = (layout.size - 1) >> shift;
+      if (more == 0) {
+        if (x != 0) [[likely]] {
+          free[w] = clear_lowest_bit(x);
+          start_[w] |= lowest_bit(x);
+          note_taken(1);
+          const std::size_t i = w * detail::kWordBits + lowest_bit_index(x);
+          return handed_out(blocks_ + (i << shift), block_size_);
+        }
+        return allocate_short(1);
+      }
+      if (more < detail::kWordBits) {
+        const auto k = static_cast<unsigned>(more + 1);
+        const std::uint64_t y = detail::run_starts_2_to_64(x, k);
+        if (y != 0) [[likely]] {
+          const unsigned b = lowest_bit_index(y);
+          free[w] = x & ~(detail::ones(k) << b);
+          start_[w] |= lowest_bit(y);
+          note_taken(k);
+          const std::size_t i = w * detail::kWordBits + b;
+          return handed_out(blocks_ + (i << shift), std::size_t{k} << shift);
+        }
+        return allocate_short(k);
       }
     }
     return allocate_slow(layout);
@@ -89,23 +112,29 @@ class BitSetAllocator {
   /// of a run or outside the blocks, and a size that does not match are reported as
   /// misuse and change nothing. Fast path: one run inside one word (one tzcnt).
   void deallocate(Block block, std::size_t /*align*/) noexcept {
+    const unsigned shift = shift_;
     const std::uintptr_t off =
         reinterpret_cast<std::uintptr_t>(block.ptr) - reinterpret_cast<std::uintptr_t>(blocks_);
-    if (off < span_ && (off & (block_size_ - 1)) == 0) [[likely]] {
-      const std::size_t i = off >> shift_;
-      const std::size_t w = i / detail::kWordBits;
-      const unsigned b = static_cast<unsigned>(i % detail::kWordBits);
-      const std::uint64_t s = start_[w];
-      const std::uint64_t f = free_[w];
+    const std::size_t i = off >> shift;
+    const std::size_t w = i / detail::kWordBits;
+    const unsigned b = static_cast<unsigned>(i % detail::kWordBits);
+    // Outside the blocks or off a block boundary: the slow path sorts it out.
+    if (off < span_ && (off & block_mask_) == 0) [[likely]] {
+      std::uint64_t* const free = free_;
+      std::uint64_t* const start = start_;
+      const std::uint64_t s = start[w];
+      const std::uint64_t f = free[w];
       // The run ends before the next block that is free or starts a run; the sentinel
-      // bits past the last block guarantee there is one.
+      // bits past the last block guarantee there is one. When it lies in this word, the
+      // run's bits are blsmsk of what follows block i, and its length is one tzcnt.
       const std::uint64_t after = ((f | s) >> b) >> 1;
-      const unsigned len = lowest_bit_index(after) + 1;
-      if (((s >> b) & 1) != 0 && after != 0 && size_matches(block.size, len)) [[likely]] {
-        free_[w] = f | (low_bits(len) << b);
-        start_[w] = s & ~(std::uint64_t{1} << b);
-        counters_.on_deallocate(std::size_t{len} << shift_);
-        poison(block.ptr, std::size_t{len} << shift_);
+      const unsigned last = lowest_bit_index(after);  // the run's length - 1
+      if (((s >> b) & 1) != 0 && after != 0 && ((block.size - 1) >> shift) == last) [[likely]] {
+        free[w] = f | (mask_through_lowest_bit(after) << b);
+        start[w] = s & ~(std::uint64_t{1} << b);
+        hint_ = w;  // the next search starts at this warm run
+        note_released(last + 1);
+        poison(block.ptr, std::size_t{last + 1} << shift);
         return;
       }
     }
@@ -135,7 +164,7 @@ class BitSetAllocator {
   std::size_t allocated_size(const void* p) const noexcept {
     const std::uintptr_t off =
         reinterpret_cast<std::uintptr_t>(p) - reinterpret_cast<std::uintptr_t>(blocks_);
-    if (off >= span_ || (off & (block_size_ - 1)) != 0) return 0;
+    if (off >= span_ || (off & block_mask_) != 0) return 0;
     const std::size_t i = off >> shift_;
     if (!is_run_start(i)) return 0;
     return run_length(i) << shift_;
@@ -145,9 +174,7 @@ class BitSetAllocator {
   /// Blocks the region holds after its bit sets: the exact capacity in blocks.
   std::size_t block_count() const noexcept { return nblocks_; }
   /// Blocks not in any live run.
-  std::size_t free_block_count() const noexcept {
-    return nblocks_ - (counters_.bytes_in_use.get() >> shift_);
-  }
+  std::size_t free_block_count() const noexcept { return nblocks_ - blocks_in_use_.get(); }
   /// Where the blocks are: after the bit sets, aligned to the block size.
   Block block_area() const noexcept { return Block{blocks_, span_}; }
   /// The whole region, bit sets included.
@@ -160,6 +187,8 @@ class BitSetAllocator {
   /// bytes_in_use is exactly the blocks in live runs times the block size.
   Stats stats() const noexcept {
     Stats s = counters_.snapshot();
+    s.bytes_in_use = blocks_in_use_.get() << shift_;
+    s.peak_bytes = peak_blocks_.get() << shift_;
     s.capacity = span_;
     return s;
   }
@@ -178,16 +207,14 @@ class BitSetAllocator {
   [[gnu::noinline]] Block allocate_slow(Layout layout) noexcept;
   [[gnu::noinline]] void deallocate_slow(Block block) noexcept;
 
+  // A run of k <= 64 blocks at the block alignment, when the hint word has none: next fit
+  // from the word after it (carrying the free stretch at its top), wrapping once.
+  [[gnu::noinline]] Block allocate_short(unsigned k) noexcept;
   // The first block index where k free blocks aligned to `align` start, searching from
   // the hint word to the end and then, wrapping once, from the start up to the hint.
   std::size_t find_run(std::size_t k, std::size_t align) const noexcept;
-  // k <= 64 and an alignment of at most 64 blocks: every word is tested for a run with
-  // log2(k) shift-and steps, and runs across word boundaries are carried along.
-  std::size_t find_small_run(std::size_t from_word, std::size_t limit, std::size_t k,
-                             std::size_t period, std::size_t phase) const noexcept;
-  // Longer runs or larger alignments: from one free stretch to the next with tzcnt.
-  std::size_t find_large_run(std::size_t from, std::size_t limit, std::size_t k, std::size_t period,
-                             std::size_t phase) const noexcept;
+  // Takes the run [i, i + k): bits, hint, counters.
+  Block take(std::size_t i, std::size_t k) noexcept;
 
   // Marks [i, i + k) in use with a run start at i / frees a run.
   void take_run(std::size_t i, std::size_t k) noexcept;
@@ -222,6 +249,34 @@ class BitSetAllocator {
     return size == 0 || ((size - 1) >> shift_) == len - 1;
   }
 
+  // The end of every successful allocation.
+  static Block handed_out(std::byte* p, std::size_t bytes) noexcept {
+    if (p == nullptr) __builtin_unreachable();  // lets callers drop their null test
+    unpoison(p, bytes);
+    return Block{p, bytes};
+  }
+
+  // Counters in blocks: one add each, no shift; stats() converts to bytes. The peak is
+  // raised where blocks are taken, so it is exact.
+  void note_taken(std::size_t blocks) noexcept {
+    counters_.allocations.add(1);
+    blocks_in_use_.add(blocks);
+    peak_blocks_.raise_to(blocks_in_use_.get());
+  }
+  void note_released(std::size_t blocks) noexcept {
+    counters_.deallocations.add(1);
+    blocks_in_use_.sub(blocks);
+  }
+  void note_grown(std::size_t old_blocks, std::size_t new_blocks) noexcept {
+    counters_.grows.add(1);
+    blocks_in_use_.add(new_blocks - old_blocks);
+    peak_blocks_.raise_to(blocks_in_use_.get());
+  }
+  void note_shrunk(std::size_t old_blocks, std::size_t new_blocks) noexcept {
+    counters_.shrinks.add(1);
+    blocks_in_use_.sub(old_blocks - new_blocks);
+  }
+
   Block refuse() noexcept;
   Block bad_argument(const void* p, const char* op) noexcept;
   void misuse(Misuse what, const void* p, const char* op) noexcept;
@@ -240,20 +295,23 @@ class BitSetAllocator {
   }
 
   // Hot fields first: the fast paths read only these and the counters.
-  std::size_t hint_ = 0;            // next-fit: the word the last allocation ended in
+  std::size_t hint_ = 0;            // where the search starts: the last word taken or freed
   std::uint64_t* free_ = nullptr;   // bit set: 1 = block free; 0 past the last block
   std::uint64_t* start_ = nullptr;  // bit set: 1 = first block of a live run; 1 past the last
   std::byte* blocks_ = nullptr;     // block 0, aligned to block_size_
   std::size_t span_ = 0;            // nblocks_ * block_size_
   std::size_t block_size_ = 0;      // 0 when unconfigured: no request takes the fast path
-  unsigned shift_ = 0;              // log2(block_size_)
-  std::size_t nblocks_ = 0;         // exact capacity in blocks
-  std::size_t nwords_ = 1;          // words per bit set: nblocks_ / 64 + 1 (room for sentinels)
+  std::size_t block_mask_ = ~std::size_t{0};  // block_size_ - 1: the offset inside a block
+  unsigned shift_ = 0;                        // log2(block_size_)
+  std::size_t nblocks_ = 0;                   // exact capacity in blocks
+  std::size_t nwords_ = 1;  // words per bit set: nblocks_ / 64 + 1 (room for sentinels)
   std::byte* region_begin_ = nullptr;
   std::byte* region_end_ = nullptr;
   ConfigError config_error_ = ConfigError::none;
   std::uint64_t empty_words_[2] = {0, ~std::uint64_t{0}};  // the bit sets when unconfigured
-  StatsCounters counters_;
+  StatsCounters counters_;  // all but the byte counters, which come from the two below
+  Counter blocks_in_use_;
+  Counter peak_blocks_;
 };
 
 static_assert(Allocator<BitSetAllocator>);
