@@ -420,6 +420,25 @@ TEST(BitSetAllocator, AGrowThatMustMoveNeverGivesUpTheOldRunFirst) {
   EXPECT_TRUE(a.check_invariants());
 }
 
+TEST(BitSetAllocator, AGrowWithoutTheOldSizeKeepsTheWholeRun) {
+  TestRegion r(64 * 1024);
+  BitSetAllocator a(r.block(), 16);
+  Block x = a.allocate(Layout{40, 8});  // 3 blocks
+  Block y = a.allocate(Layout{16, 8});  // right behind x: x cannot grow in place
+  ASSERT_EQ(y.ptr, x.ptr + 48);
+  for (int i = 0; i < 48; ++i)
+    x.ptr[i] = static_cast<std::byte>(i + 1);
+  // Size 0 means "not known" (a free(p)-style caller): the whole run is kept.
+  Block g = a.grow(Block{x.ptr, 0}, Layout{100, 8}, Move::allowed);
+  ASSERT_TRUE(g);
+  EXPECT_NE(g.ptr, x.ptr);
+  for (int i = 0; i < 48; ++i)
+    ASSERT_EQ(g.ptr[i], static_cast<std::byte>(i + 1)) << i;
+  EXPECT_EQ(a.allocated_size(x.ptr), 0u);
+  EXPECT_EQ(a.allocated_size(g.ptr), 112u);
+  EXPECT_TRUE(a.check_invariants());
+}
+
 TEST(BitSetAllocator, ResizingToALargerAlignmentMovesTheBlock) {
   TestRegion r(64 * 1024);
   BitSetAllocator a(r.block(), 16);

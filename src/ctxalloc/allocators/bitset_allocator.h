@@ -2,11 +2,12 @@
 // block kept at the start of the region itself. Allocation is a next-fit search over
 // 64-bit words from a cached hint word, wrapping once; a request of k blocks takes a run
 // of k free blocks, aligned as asked. The hint is the word where blocks were last taken
-// or given back, so a freed run is found first while its cache lines are still warm. Freeing a
-// block never needs the caller's size: a second bit set marks the first block of every live run, so
-// the run's length, double frees and pointers into the middle of a run are all found from the bits.
-// One owner thread; stats() may be read from any. docs/design.md describes the layout and the cost
-// of each operation.
+// or given back, so a freed run is found first, while its cache lines are still warm.
+//
+// Freeing needs no size from the caller: a second bit set marks the first block of each
+// live run, so the run's length, double frees and pointers into the middle of a run all
+// come from the bits. One owner thread; stats() may be read from any. docs/design.md
+// describes the layout and what each operation costs.
 #pragma once
 
 #include <cstddef>
