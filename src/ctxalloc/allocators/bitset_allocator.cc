@@ -1,11 +1,12 @@
-// The bit-set allocator's slow paths: the region's layout, the run search, resizing,
-// misuse and the invariant walk. The one-block fast paths are inline in the header.
+// The bit-set allocator's slow paths: the region's layout, the search beyond the hint
+// word, long and aligned runs, resizing, misuse and the invariant walk. The fast paths
+// (a run inside the hint word, a free inside one word) are inline in the header.
 #include "ctxalloc/allocators/bitset_allocator.h"
-
-#include "ctxalloc/allocators/detail/bitset_search.h"
 
 #include <bit>
 #include <cstring>
+
+#include "ctxalloc/allocators/detail/bitset_search.h"
 
 namespace ctxalloc {
 namespace {
