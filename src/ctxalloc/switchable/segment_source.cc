@@ -6,7 +6,8 @@ SegmentSource::SegmentSource(const MapOptions& options, std::size_t limit_bytes)
     : source_(options), limit_(limit_bytes) {}
 
 SegmentSource::~SegmentSource() {
-  for (std::size_t i = 0; i < cached_; ++i) source_.release(cache_[i]);
+  for (std::size_t i = 0; i < cached_; ++i)
+    source_.release(cache_[i]);
 }
 
 Block SegmentSource::obtain(std::size_t count) noexcept {
