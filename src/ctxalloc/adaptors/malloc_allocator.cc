@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -18,6 +19,8 @@ constexpr std::size_t kMallocAlign = alignof(std::max_align_t);
 constexpr std::size_t kReallocShrinkSaving = 64 * 1024;
 
 void* raw_allocate(std::size_t size, std::size_t align) noexcept {
+  // No object may exceed PTRDIFF_MAX bytes; glibc refuses such sizes too.
+  if (size > static_cast<std::size_t>(PTRDIFF_MAX)) return nullptr;
   if (align <= kMallocAlign) return std::malloc(size);
   void* p = nullptr;
   return ::posix_memalign(&p, align, size) == 0 ? p : nullptr;
@@ -67,7 +70,8 @@ Block MallocAllocator::allocate_zeroed(Layout layout) noexcept {
   if (!layout.valid() || layout.size == 0 || layout.align > kMallocAlign)
     return detail::allocate_zeroed_by_fill(*this, layout);
   if (!table_.reserve_one()) return refuse();
-  void* p = std::calloc(1, layout.size);
+  void* p =
+      layout.size <= static_cast<std::size_t>(PTRDIFF_MAX) ? std::calloc(1, layout.size) : nullptr;
   if (p == nullptr) return refuse();
   return record(p, layout);
 }
@@ -112,7 +116,9 @@ Block MallocAllocator::grow(Block block, Layout new_layout, Move move) noexcept 
   e = table_.find(reinterpret_cast<std::uintptr_t>(block.ptr));  // reserve may rehash
   void* fresh;
   if (new_layout.align <= kMallocAlign && e->align <= kMallocAlign) {
-    fresh = std::realloc(block.ptr, new_layout.size);
+    fresh = new_layout.size <= static_cast<std::size_t>(PTRDIFF_MAX)
+                ? std::realloc(block.ptr, new_layout.size)
+                : nullptr;
     if (fresh == nullptr) return refuse();  // the old block is untouched
   } else {
     fresh = raw_allocate(new_layout.size, new_layout.align);
