@@ -211,6 +211,29 @@ TEST(TreeAllocator, PrefersATighterSpanOfTheClassBelow) {
   ASSERT_TRUE(a.check_invariants());
 }
 
+TEST(TreeAllocator, TakesTheBestFitOfTheClassBelowNotTheFirst) {
+  TestRegion r(kMiB);
+  TreeAllocator a(r.block());
+  // Three holes of the 256 B class (256 .. 511 B), fenced by live blocks.
+  Block loose = must_allocate(a, 480);
+  must_allocate(a, 32);
+  Block tight = must_allocate(a, 288);
+  must_allocate(a, 32);
+  Block tight2 = must_allocate(a, 288);
+  must_allocate(a, 32);
+  a.deallocate(loose, 16);
+  a.deallocate(tight2, 16);
+  a.deallocate(tight, 16);
+  // 260 B rounds to 288: its class is 512, the class below holds 480, 288 and 288.
+  Block b = must_allocate(a, 260);
+  EXPECT_EQ(b.ptr, tight.ptr) << "the shortest span that fits, the lower of two equal ones";
+  Block c = must_allocate(a, 270);
+  EXPECT_EQ(c.ptr, tight2.ptr);
+  Block d = must_allocate(a, 300);
+  EXPECT_EQ(d.ptr, loose.ptr);
+  ASSERT_TRUE(a.check_invariants());
+}
+
 TEST(TreeAllocator, AlignsInsideALargerSpanAndRefilesBothLeftovers) {
   TestRegion r(4 * kMiB);
   TreeAllocator a(r.block());
@@ -548,23 +571,26 @@ struct TreeOracle : testing::DefaultHooks<TreeAllocator> {
     return l.size <= max_class && n + pad <= max_class;
   }
 
-  // Where a region request must land: the lowest gap of the class below if it fits
-  // (aligned), else the lowest gap of the first non-empty class at or above the one of
-  // size + padding; 0 when there is none.
+  // Where a region request must land: the best fit (shortest gap of at least size +
+  // padding, the lowest-addressed of equal ones) among the gaps of the class below that
+  // of size + padding, unless that is class 0; else the lowest gap of the first class at
+  // or above it that has one; 0 when there is none.
   std::uintptr_t predict(Layout l) const {
     const std::size_t n = round_up(l.size, granule);
-    const std::size_t pad = l.align > granule ? l.align - granule : 0;
-    const unsigned c = static_cast<unsigned>(std::bit_width(n + pad - 1)) -
+    const std::size_t need = n + (l.align > granule ? l.align - granule : 0);
+    const unsigned c = static_cast<unsigned>(std::bit_width(need - 1)) -
                        static_cast<unsigned>(std::countr_zero(granule));
     std::vector<std::uintptr_t> lowest(top + 1, 0);
-    std::vector<std::size_t> lowest_len(top + 1, 0);
+    std::uintptr_t best = 0;
+    std::size_t best_len = 0;
     std::uintptr_t at = begin;
     auto gap = [&](std::uintptr_t from, std::uintptr_t to) {
       if (to <= from) return;
       const unsigned k = class_of(to - from);
-      if (lowest[k] == 0) {
-        lowest[k] = from;
-        lowest_len[k] = to - from;
+      if (lowest[k] == 0) lowest[k] = from;
+      if (c > 1 && k == c - 1 && to - from >= need && (best == 0 || to - from < best_len)) {
+        best = from;
+        best_len = to - from;
       }
     };
     for (const auto& [p, size] : live) {
@@ -572,10 +598,7 @@ struct TreeOracle : testing::DefaultHooks<TreeAllocator> {
       at = p + size;
     }
     gap(at, end);
-    if (c > 0 && lowest[c - 1] != 0) {
-      const std::uintptr_t p = round_up(lowest[c - 1], l.align);
-      if (p + n <= lowest[c - 1] + lowest_len[c - 1]) return p;
-    }
+    if (best != 0) return round_up(best, l.align);
     for (unsigned k = c; k <= top; ++k)
       if (lowest[k] != 0) return round_up(lowest[k], l.align);
     return 0;

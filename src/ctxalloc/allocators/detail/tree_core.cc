@@ -76,11 +76,12 @@ bool TreeCore::add_region(Block r, bool known_zero) noexcept {
   unpoison(region->map, region->granules);
   if (!known_zero) std::memset(region->map, 0, region->granules);
   const std::size_t bytes = region->granules << shift_;
-  unpoison(region->begin, sizeof(FreeSpan));
+  const std::size_t node = FreeSpan::node_bytes(bytes);
+  unpoison(region->begin, node);
   unpoison(region->end - sizeof(std::size_t), sizeof(std::size_t));
   FreeSpan* s = FreeSpan::create(region->begin, bytes, FreeSpan::kWholeRegion);
-  if (bytes > sizeof(FreeSpan) + sizeof(std::size_t))
-    poison(region->begin + sizeof(FreeSpan), bytes - sizeof(FreeSpan) - sizeof(std::size_t));
+  if (bytes > node + sizeof(std::size_t))
+    poison(region->begin + node, bytes - node - sizeof(std::size_t));
   GranuleMap::set_free(region->map, 0, region->granules);
   regions_.insert(*region);
   regions_.list_empty(*region);
@@ -191,6 +192,9 @@ CheckResult TreeCore::check_invariants(Census* census) const {
         const unsigned k = class_of(s.length());
         CTXALLOC_INVARIANT(trees_[k].find(s) != trees_[k].end(), "tree: free span ", at, " of ",
                            s.length(), " bytes is missing from the tree of class ", k);
+        CTXALLOC_INVARIANT(!indexed(k) || sizes_[k].find(s) != sizes_[k].end(), "tree: free span ",
+                           at, " of ", s.length(),
+                           " bytes is missing from the size index of class ", k);
         spans_in_class[k]++;
         c.free_spans++;
         c.free_bytes += s.length();
@@ -234,6 +238,17 @@ CheckResult TreeCore::check_invariants(Census* census) const {
     }
     if (std::string e = red_black_error(t); !e.empty())
       return check_fail("tree: class ", k, ": ", e);
+    const SizeTree& z = sizes_[k];
+    CTXALLOC_INVARIANT(z.size() == (indexed(k) ? t.size() : 0), "tree: the size index of class ", k,
+                       " holds ", z.size(), " spans, its tree ", t.size());
+    const FreeSpan* smaller = nullptr;
+    for (const FreeSpan& s : z) {
+      CTXALLOC_INVARIANT(smaller == nullptr || SpanSizeLess{}(*smaller, s),
+                         "tree: the size index of class ", k, " is out of order at ", &s);
+      smaller = &s;
+    }
+    if (std::string e = red_black_error(z); !e.empty())
+      return check_fail("tree: size index of class ", k, ": ", e);
   }
   if (census != nullptr) *census = c;
   return CheckResult::ok();
