@@ -11,6 +11,10 @@
 
 #include "bench_util.h"
 
+#ifndef CTXBENCH_PEER_RTE
+#define CTXBENCH_PEER_RTE 0
+#endif
+
 #if CTXBENCH_PEER_MIMALLOC
 #include <mimalloc.h>
 #elif CTXBENCH_PEER_JEMALLOC

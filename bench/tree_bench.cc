@@ -116,7 +116,8 @@ int main(int argc, char** argv) {
                  kMallocName);
     return 1;
   }
-  std::fprintf(stderr, "bench: malloc is %s (checked)\n", kMallocName);
+  std::fprintf(stderr, "bench: malloc is %s (checked)\n",
+               CTXBENCH_PEER_RTE ? "glibc; the peer is rte_malloc" : kMallocName);
 #if CTXBENCH_PEER_RTE
   if (!start_eal()) die("rte_eal_init failed");
   register_all<RteApi>("rte");

@@ -34,6 +34,7 @@ struct TestPeer<detail::TreeCore> {
   static std::uint64_t& bitmap(detail::TreeCore& c) { return c.nonempty_; }
   static std::size_t& capacity(detail::TreeCore& c) { return c.capacity_; }
   static detail::SpanTree& tree(detail::TreeCore& c, unsigned k) { return c.trees_[k]; }
+  static detail::SizeTree& sizes(detail::TreeCore& c, unsigned k) { return c.sizes_[k]; }
   static unsigned class_of(const detail::TreeCore& c, std::size_t bytes) {
     return c.class_of(bytes);
   }
@@ -415,6 +416,24 @@ TEST(TreeAllocator, KeepsRegionsApartEvenWhenTheyAreAdjacent) {
       << "no span is longer than one region";
 }
 
+TEST(TreeAllocator, HandlesARegionOfASingleGranule) {
+  // 104 B header + 1 map byte + padding to 128 + one 32 B granule.
+  alignas(64) static std::byte buf[160];
+  TreeAllocator a;
+  ASSERT_TRUE(a.add_region(Block{buf, sizeof buf}));
+  EXPECT_EQ(a.capacity(), 32u);
+  EXPECT_EQ(a.free_region_count(), 1u);
+  ASSERT_TRUE(a.check_invariants()) << a.check_invariants().error();
+  Block b = must_allocate(a, 20);
+  EXPECT_EQ(b.ptr, buf + 128);
+  EXPECT_EQ(a.free_region_count(), 0u);
+  EXPECT_FALSE(a.allocate(Layout{1, 1}));
+  a.deallocate(b, 16);
+  EXPECT_EQ(a.free_region_count(), 1u);
+  ASSERT_TRUE(a.check_invariants()) << a.check_invariants().error();
+  EXPECT_EQ(a.take_free_region(), (Block{buf, sizeof buf}));
+}
+
 TEST(TreeAllocator, TakesBackEntirelyFreeRegionsExactlyAsAdded) {
   TestRegion r1(256 * kKiB);
   TestRegion r2(256 * kKiB);
@@ -779,6 +798,14 @@ TEST(TreeAllocator, CheckInvariantsReportsCorruptedMetadata) {
     auto [a, x, y, z] = fresh();
     detail::FreeSpan::store_footer(z.ptr, 64);
     EXPECT_NE(expect_caught(*a, "footer").find("footer"), std::string::npos);
+  }
+  {  // a span missing from its class's size index: best fits would never find it
+    auto [a, x, y, z] = fresh();
+    detail::TreeCore& c = TreePeer::core(*a);
+    auto* s = detail::FreeSpan::at(y.ptr);
+    const unsigned k = CorePeer::class_of(c, s->length());
+    CorePeer::sizes(c, k).erase(CorePeer::sizes(c, k).iterator_to(*s));
+    EXPECT_NE(expect_caught(*a, "size index").find("size index"), std::string::npos);
   }
   {  // the bitmap says a class is empty that is not
     auto [a, x, y, z] = fresh();

@@ -51,7 +51,7 @@ struct FreeSpan {
   static FreeSpan* create(std::byte* p, std::size_t length, std::size_t flags = 0) noexcept {
     auto* s = new (p) FreeSpan;
     s->word = length | flags;
-    store_footer(p + length, length);
+    store_footer(p + length, length | flags);  // one word with `word` in one-granule spans
     return s;
   }
 
@@ -63,7 +63,8 @@ struct FreeSpan {
     return std::launder(reinterpret_cast<const FreeSpan*>(p));
   }
 
-  /// The footer of the span that ends at `end`: its length.
+  /// The footer of the span that ends at `end`: its length (flags, stored too because a
+  /// one-granule span's footer is its `word`, masked off).
   static std::size_t load_footer(const std::byte* end) noexcept {
     std::size_t v;
     std::memcpy(&v, end - sizeof v, sizeof v);

@@ -313,7 +313,7 @@ inline void TreeCore::free_run(TreeRegion& r, std::size_t i, std::size_t len) no
     }
   }
   index(*s, k);  // after next's node, which s's size hook may cover, is done with
-  FreeSpan::store_footer(start + merged, merged);
+  FreeSpan::store_footer(start + merged, merged | flags);
   GranuleMap::set_free(m, a, e - a);
   if (whole) [[unlikely]]
     regions_.list_empty(r);
