@@ -28,6 +28,10 @@ struct DriverOptions {
   bool exact_bytes = true;           // stats().bytes_in_use == sum of live block sizes
   bool exact_counts = true;          // stats().live_blocks() == live blocks in the model
   bool claims_blocks = true;         // contains() is true for every block handed out
+  // 0: no cap. Else the driver only frees while this many blocks are live: above
+  // target_live allocations still outnumber frees, so an allocator that never fails
+  // (malloc) would otherwise pile up blocks without bound.
+  std::size_t max_live = 0;
 };
 
 struct DriverReport {
@@ -92,6 +96,7 @@ class RandomDriver {
     const std::size_t live = model_.count();
     const unsigned roll = static_cast<unsigned>(rng_() % 100);
     if (live == 0) return allocate_one();
+    if (opt_.max_live != 0 && live >= opt_.max_live) return free_one(choose());
     // Keep the live set near its target: allocations dominate below it, frees above.
     const unsigned alloc_share = live < opt_.target_live ? 55 : 35;
     if (roll < alloc_share) return allocate_one();
