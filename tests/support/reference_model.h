@@ -61,9 +61,8 @@ class ReferenceModel {
       return msg("resized block misaligned", nb, lb.align);
     if (size < requested) return msg("resized block smaller than asked", nb, size);
     if (const std::string e = overlap(nb, size); !e.empty()) return e;
-    for (std::size_t i = 0; i < kept; ++i) {
-      if (nb[i] != pattern(lb.tag, i)) return msg("payload lost in resize at offset", nb, i);
-    }
+    if (const std::size_t i = first_mismatch(nb, lb.tag, kept); i != kept)
+      return msg("payload lost in resize at offset", nb, i);
     lb.ptr = nb;
     lb.requested = requested;
     lb.size = size;
@@ -74,9 +73,8 @@ class ReferenceModel {
   }
 
   std::string verify(const LiveBlock& lb) const {
-    for (std::size_t i = 0; i < lb.requested; ++i) {
-      if (lb.ptr[i] != pattern(lb.tag, i)) return msg("payload corrupted at offset", lb.ptr, i);
-    }
+    if (const std::size_t i = first_mismatch(lb.ptr, lb.tag, lb.requested); i != lb.requested)
+      return msg("payload corrupted at offset", lb.ptr, i);
     return "";
   }
 
@@ -127,15 +125,42 @@ class ReferenceModel {
     index_.erase(k);
   }
 
-  // Byte i of a block with this tag: cheap, and different for every block and offset.
+  // The payload of a block with this tag: word w (8 bytes) is mix(tag, w), different for
+  // every block and offset, and cheap enough to write and check megabytes of.
+  static std::uint64_t mix(std::uint64_t tag, std::uint64_t w) {
+    std::uint64_t x = (tag * 0x9E3779B97F4A7C15ULL) ^ (w * 0xBF58476D1CE4E5B9ULL);
+    return x ^ (x >> 29);
+  }
   static unsigned char pattern(std::uint64_t tag, std::size_t i) {
-    std::uint64_t x = (tag * 0x9E3779B97F4A7C15ULL) ^ (i * 0xBF58476D1CE4E5B9ULL);
-    return static_cast<unsigned char>((x >> 29) ^ (x >> 7) ^ i);
+    return static_cast<unsigned char>(mix(tag, i / 8) >> ((i % 8) * 8));
   }
 
   static void fill(const LiveBlock& lb) {
-    for (std::size_t i = 0; i < lb.requested; ++i)
+    const std::size_t words = lb.requested / 8;
+    for (std::size_t w = 0; w < words; ++w) {
+      const std::uint64_t v = mix(lb.tag, w);
+      std::memcpy(lb.ptr + w * 8, &v, 8);
+    }
+    for (std::size_t i = words * 8; i < lb.requested; ++i)
       lb.ptr[i] = pattern(lb.tag, i);
+  }
+
+  // Offset of the first byte of [0, n) that differs from the pattern, or n.
+  static std::size_t first_mismatch(const unsigned char* p, std::uint64_t tag, std::size_t n) {
+    const std::size_t words = n / 8;
+    for (std::size_t w = 0; w < words; ++w) {
+      std::uint64_t v;
+      std::memcpy(&v, p + w * 8, 8);
+      if (v != mix(tag, w)) {
+        for (std::size_t i = w * 8;; ++i) {
+          if (p[i] != pattern(tag, i)) return i;
+        }
+      }
+    }
+    for (std::size_t i = words * 8; i < n; ++i) {
+      if (p[i] != pattern(tag, i)) return i;
+    }
+    return n;
   }
 
   std::string overlap(const unsigned char* b, std::size_t size) const {

@@ -47,6 +47,11 @@ class MemoryMapAllocator {
   std::size_t mapping_size(const void* p) const noexcept { return source_.block_of(p).size; }
   /// The live mapping holding p, or a null Block.
   Block mapping_of(const void* p) const noexcept { return source_.block_of(p); }
+  /// Calls f(Block) for every live mapping, in address order. Owner thread only.
+  template <class F>
+  void for_each_mapping(F&& f) const {
+    source_.for_each_block(static_cast<F&&>(f));
+  }
   std::size_t live_mappings() const noexcept { return source_.stats().live_blocks(); }
 
   Stats stats() const noexcept;

@@ -107,6 +107,14 @@ class MemoryMapSource {
   /// just past their end or moved by copying. Null on failure; the block is then as it was.
   Block resize(Block block, std::size_t new_size, std::size_t align, Move move) noexcept;
 
+  /// Calls f(Block) for every block held, in address order. Owner thread only.
+  template <class F>
+  void for_each_block(F&& f) const {
+    for (const detail::Mapping* m = index_.first(); m != nullptr; m = index_.next(m)) {
+      f(Block{m->start, m->size});
+    }
+  }
+
   /// The held block that contains p (any byte of it), or a null Block. O(log n).
   Block block_of(const void* p) const noexcept;
   bool holds(const void* p) const noexcept { return block_of(p).ptr != nullptr; }
