@@ -15,8 +15,13 @@
 namespace ctxalloc {
 
 template <>
+struct TestPeer<SegmentChain> {
+  static std::size_t& count(SegmentChain& c) { return c.count_; }
+};
+
+template <>
 struct TestPeer<GlobalHeap> {
-  static void miscount_chunks(GlobalHeap& h) { ++h.chunk_count_; }
+  static void miscount_chunks(GlobalHeap& h) { ++TestPeer<SegmentChain>::count(h.chunks_); }
 };
 
 namespace {

@@ -106,6 +106,14 @@ class SizeClassAllocator {
   /// live block of this allocator.
   std::size_t allocated_size(const void* p) const noexcept;
 
+  /// The class size of the page holding p, for a p the caller knows lies in a page of
+  /// some SizeClassAllocator's segment. Reads only the page descriptor, which its owner
+  /// does not change while a block of the page is live: safe from any thread while the
+  /// block at p is live.
+  static std::size_t class_size_at(const void* p) noexcept {
+    return segment_of(p)->pages[offset_in_segment(p) >> kPageShift].block_size;
+  }
+
   /// Frees a block owned by this allocator whose segment tag the caller already looked up
   /// (the switchable layer's fast path). Owner thread only. size 0: unknown.
   void free_owned(void* p, const OwnerTag* tag, std::size_t size = 0) noexcept {
@@ -133,6 +141,11 @@ class SizeClassAllocator {
 
   /// Segments held now.
   std::size_t segments() const noexcept { return segment_count_; }
+
+  /// An opaque pointer for the object this allocator is part of (a thread heap), so
+  /// that whoever finds the allocator through a segment tag finds its owner too.
+  void set_user(void* user) noexcept { user_ = user; }
+  void* user() const noexcept { return user_; }
 
  private:
   template <class>
@@ -246,6 +259,7 @@ class SizeClassAllocator {
   std::size_t segment_count_ = 0;
   std::size_t max_segments_;
   SegmentProvider provider_;
+  void* user_ = nullptr;
   std::atomic<FreeBlock*> remote_{nullptr};
   Relaxed<std::uint64_t> peak_;
   StatsCounters counters_;

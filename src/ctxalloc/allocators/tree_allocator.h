@@ -167,6 +167,22 @@ class BasicTreeAllocator {
     return 0;
   }
 
+  /// The size of the live block at p in the region that add_region got as a block
+  /// starting at region_start, read from that region's own header and granule map only.
+  /// Safe from a thread that does not own the allocator, as long as the block stays live
+  /// meanwhile: the owner writes a block's map bytes only when it allocates, frees or
+  /// resizes that block. 0 when p is not the start of a live block there.
+  static std::size_t live_size_in_region(const void* region_start, const void* p) noexcept {
+    const auto* r = reinterpret_cast<const detail::TreeRegion*>(
+        align_up(reinterpret_cast<std::uintptr_t>(region_start), alignof(detail::TreeRegion)));
+    if (r->magic != detail::TreeRegion::kMagic || r->granules == 0 || !r->in_usable(p)) return 0;
+    const auto granule = static_cast<std::size_t>(r->end - r->begin) / r->granules;
+    const auto off = static_cast<std::size_t>(static_cast<const std::byte*>(p) - r->begin);
+    if (off % granule != 0) return 0;
+    const std::uint8_t* m = r->map + off / granule;
+    return detail::GranuleMap::is_live_head(*m) ? detail::GranuleMap::live_length(m) * granule : 0;
+  }
+
   // ----------------------------------------------------------------------- regions
 
   /// Adds a region (which the allocator does not own and which must outlive it or be

@@ -23,22 +23,16 @@ GlobalHeap::GlobalHeap(SegmentSource& segments, const GlobalHeapOptions& options
     : segments_(segments),
       options_(options),
       config_ok_(options_ok(options)),
-      tree_(options.tree),
-      large_(options.large),
       chunk_tag_{OwnerKind::global_heap, this},
-      large_tag_{OwnerKind::large, this} {}
+      large_tag_{OwnerKind::large, this},
+      chunks_(segments, &chunk_tag_),
+      tree_(options.tree),
+      large_(options.large) {}
 
 GlobalHeap::~GlobalHeap() {
-  std::lock_guard<std::mutex> guard(lock_);
-  while (chunks_ != nullptr) {
-    Chunk* c = chunks_;
-    chunks_ = c->next;
-    SegmentMap::unregister_range(c, c->bytes, &chunk_tag_);
-    segments_.release(Block{reinterpret_cast<std::byte*>(c), c->bytes});
-  }
-  // Large mappings still live are unmapped by large_'s destructor; their segment-map
-  // entries must go first, or a later mapping at the same address would find this
-  // (destroyed) heap as its owner.
+  // The chunks go back when chunks_ is destroyed, after tree_. Large mappings still live are
+  // unmapped by large_'s destructor; their segment-map entries must go first, or a later mapping at
+  // the same address would find this (destroyed) heap as its owner.
   std::lock_guard<std::mutex> large_guard(large_lock_);
   large_.for_each_mapping([this](Block m) {
     SegmentMap::unregister_range(m.ptr, align_up(m.size, kSeg), &large_tag_);
@@ -47,25 +41,12 @@ GlobalHeap::~GlobalHeap() {
 
 bool GlobalHeap::add_chunk() noexcept {
   if (!config_ok_) return false;
-  const Block b = segments_.obtain(options_.chunk_bytes / kSeg);
-  if (b.ptr == nullptr) return false;
-  auto* c = reinterpret_cast<Chunk*>(b.ptr);
-  c->bytes = b.size;
-  const Block region{b.ptr + kChunkHeader, b.size - kChunkHeader};
-  if (!SegmentMap::register_range(b.ptr, b.size, &chunk_tag_)) {
-    segments_.release(b);
-    return false;
-  }
+  const Block region = chunks_.add(options_.chunk_bytes / kSeg);
+  if (region.ptr == nullptr) return false;
   if (!tree_.add_region(region)) {
-    SegmentMap::unregister_range(b.ptr, b.size, &chunk_tag_);
-    segments_.release(b);
+    chunks_.remove(region);
     return false;
   }
-  c->prev = nullptr;
-  c->next = chunks_;
-  if (chunks_ != nullptr) chunks_->prev = c;
-  chunks_ = c;
-  ++chunk_count_;
   chunks_added_.add(1);
   return true;
 }
@@ -74,14 +55,8 @@ void GlobalHeap::return_free_chunks(std::size_t keep) noexcept {
   while (tree_.free_region_count() > keep) {
     const Block region = tree_.take_free_region();
     if (region.ptr == nullptr) break;
-    auto* c = reinterpret_cast<Chunk*>(region.ptr - kChunkHeader);
-    if (c->prev != nullptr) c->prev->next = c->next;
-    if (c->next != nullptr) c->next->prev = c->prev;
-    if (chunks_ == c) chunks_ = c->next;
-    --chunk_count_;
+    chunks_.remove(region);
     chunks_returned_.add(1);
-    SegmentMap::unregister_range(c, c->bytes, &chunk_tag_);
-    segments_.release(Block{reinterpret_cast<std::byte*>(c), c->bytes});
   }
 }
 
@@ -265,7 +240,7 @@ void GlobalHeap::trim() noexcept {
 
 std::size_t GlobalHeap::chunks() const noexcept {
   std::lock_guard<std::mutex> guard(lock_);
-  return chunk_count_;
+  return chunks_.count();
 }
 
 std::size_t GlobalHeap::large_mappings() const noexcept {
@@ -285,25 +260,13 @@ Stats GlobalHeap::stats() const noexcept {
 CheckResult GlobalHeap::check_invariants() const {
   std::lock_guard<std::mutex> guard(lock_);
   if (CheckResult r = tree_.check_invariants(); !r) return check_fail("global_heap: ", r.error());
-  std::size_t n = 0;
-  for (const Chunk* c = chunks_; c != nullptr; c = c->next) {
-    CTXALLOC_INVARIANT(++n <= chunk_count_, "global_heap: chunk list longer than ", chunk_count_);
-    CTXALLOC_INVARIANT(c->bytes % kSeg == 0 && is_aligned(c, kSeg), "global_heap: chunk ", c,
-                       " misaligned or of ", c->bytes, " bytes");
-    CTXALLOC_INVARIANT(c->next == nullptr || c->next->prev == c, "global_heap: chunk ", c,
-                       " badly linked");
-    for (std::size_t off = 0; off < c->bytes; off += kSeg) {
-      CTXALLOC_INVARIANT(
-          SegmentMap::lookup(reinterpret_cast<const std::byte*>(c) + off) == &chunk_tag_,
-          "global_heap: chunk ", c, " not registered at offset ", off);
-    }
-    CTXALLOC_INVARIANT(tree_.contains(reinterpret_cast<const std::byte*>(c) + kChunkHeader),
-                       "global_heap: chunk ", c, " is not a region of the tree");
+  if (CheckResult r =
+          chunks_.check("global_heap", [this](Block region) { return tree_.contains(region.ptr); });
+      !r) {
+    return r;
   }
-  CTXALLOC_INVARIANT(n == chunk_count_, "global_heap: ", n, " chunks listed, ", chunk_count_,
-                     " counted");
-  CTXALLOC_INVARIANT(tree_.region_count() == chunk_count_, "global_heap: the tree has ",
-                     tree_.region_count(), " regions for ", chunk_count_, " chunks");
+  CTXALLOC_INVARIANT(tree_.region_count() == chunks_.count(), "global_heap: the tree has ",
+                     tree_.region_count(), " regions for ", chunks_.count(), " chunks");
   CTXALLOC_INVARIANT(tree_.free_region_count() <= options_.keep_free_chunks + 1,
                      "global_heap: ", tree_.free_region_count(),
                      " entirely free chunks kept, more than ", options_.keep_free_chunks);

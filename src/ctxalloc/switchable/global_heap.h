@@ -18,6 +18,7 @@
 #include "ctxalloc/allocators/tree_allocator.h"
 #include "ctxalloc/core/allocator.h"
 #include "ctxalloc/core/segment_map.h"
+#include "ctxalloc/switchable/segment_chain.h"
 #include "ctxalloc/switchable/segment_source.h"
 
 namespace ctxalloc {
@@ -69,15 +70,6 @@ class GlobalHeap {
   template <class>
   friend struct TestPeer;
 
-  /// The first bytes of every chunk: links for the chunk list; the tree's region
-  /// follows.
-  struct Chunk {
-    Chunk* next;
-    Chunk* prev;
-    std::size_t bytes;
-  };
-  static constexpr std::size_t kChunkHeader = 64;
-
   bool add_chunk() noexcept;                           // lock_ held
   void return_free_chunks(std::size_t keep) noexcept;  // lock_ held
   bool is_large(const void* p) const noexcept;
@@ -89,14 +81,13 @@ class GlobalHeap {
   SegmentSource& segments_;
   GlobalHeapOptions options_;
   bool config_ok_;
-  mutable std::mutex lock_;  // the tree and the chunk list
-  BasicTreeAllocator<NullAllocator> tree_;
-  Chunk* chunks_ = nullptr;
-  std::size_t chunk_count_ = 0;
-  mutable std::mutex large_lock_;  // the mappings
-  MemoryMapAllocator large_;
   OwnerTag chunk_tag_;
   OwnerTag large_tag_;
+  mutable std::mutex lock_;  // the tree and the chunks
+  SegmentChain chunks_;      // before tree_: the tree must be gone before its chunks
+  BasicTreeAllocator<NullAllocator> tree_;
+  mutable std::mutex large_lock_;  // the mappings
+  MemoryMapAllocator large_;
   Counter chunks_added_;
   Counter chunks_returned_;
   Counter failures_;  // refusals the tree or the mapping allocator did not count

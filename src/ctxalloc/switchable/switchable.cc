@@ -1,0 +1,459 @@
+#include "ctxalloc/switchable/switchable.h"
+
+#include <numa.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <new>
+
+#include "ctxalloc/core/misuse.h"
+#include "ctxalloc/sources/numa_policy.h"
+
+namespace ctxalloc {
+namespace detail {
+
+thread_local ThreadState t_state [[gnu::tls_model("initial-exec")]] = {};
+
+}  // namespace detail
+
+namespace {
+
+using detail::t_state;
+using detail::ThreadState;
+
+constexpr std::uint32_t kBatchBlocks = 32;
+constexpr unsigned kMaxNodes = 64;
+
+void*& link_of(void* block) noexcept {
+  return *static_cast<void**>(block);
+}
+
+// ------------------------------------------------------------------------- runtime
+// Process-wide state, created on first use without malloc: placement-new into static
+// storage and mmap'd pages, so it also works when ctxalloc serves malloc itself.
+
+struct Node {
+  Node(const SwitchableOptions& o, const MapOptions& m) noexcept
+      : thread_segments(m, o.thread_bytes_per_node),
+        global_segments(m),
+        global(global_segments, o.global) {}
+  SegmentSource thread_segments;
+  SegmentSource global_segments;
+  GlobalHeap global;
+};
+
+// A heap object and what the runtime knows about it. Heaps are never unmapped: an
+// exited thread's heap waits on its node's list until another thread adopts it, and
+// pointers to it (in remote batches, in segment tags) stay valid forever.
+struct HeapSlot : ThreadHeap {
+  HeapSlot* next_abandoned;
+  unsigned node;
+  HeapSlot(SegmentSource& s, GlobalHeap& g, unsigned n) noexcept
+      : ThreadHeap(s, g), next_abandoned(nullptr), node(n) {}
+};
+
+class Runtime {
+ public:
+  static Runtime& get() noexcept {
+    static Runtime* r = [] {
+      alignas(Runtime) static unsigned char storage[sizeof(Runtime)];
+      return new (storage) Runtime();
+    }();
+    return *r;
+  }
+
+  Node& node(unsigned n) noexcept {
+    if (n >= nodes_) n = 0;
+    Node* p = node_[n].load(std::memory_order_acquire);
+    if (p != nullptr) return *p;
+    std::lock_guard<std::mutex> guard(lock_);
+    p = node_[n].load(std::memory_order_relaxed);
+    if (p == nullptr) {
+      MapOptions m = options_.segments;
+      if (nodes_ > 1 && m.numa.mode == NumaMode::default_policy) {
+        m.numa = NumaPolicy::preferred_node(n);
+      }
+      void* mem = map_pages(sizeof(Node));
+      if (mem == nullptr) std::abort();  // no memory for the runtime itself
+      p = new (mem) Node(options_, m);
+      node_[n].store(p, std::memory_order_release);
+    }
+    return *p;
+  }
+
+  unsigned nodes() const noexcept { return nodes_; }
+  const SwitchableOptions& options() const noexcept { return options_; }
+
+  bool configure(const SwitchableOptions& o) noexcept {
+    std::lock_guard<std::mutex> guard(lock_);
+    if (used_.load(std::memory_order_relaxed)) return false;
+    if (o.default_mode != Mode::global && o.default_mode != Mode::thread) return false;
+    options_ = o;
+    return true;
+  }
+  void mark_used() noexcept { used_.store(true, std::memory_order_relaxed); }
+
+  // A heap for a new thread on node n: an abandoned one of the node if any, else a new one.
+  ThreadHeap* acquire_heap(unsigned n) noexcept {
+    Node& nd = node(n);
+    {
+      std::lock_guard<std::mutex> guard(lock_);
+      if (HeapSlot* s = abandoned_[n]) {
+        abandoned_[n] = s->next_abandoned;
+        --abandoned_count_;
+        s->adopt();
+        return s;
+      }
+    }
+    void* mem = take_slot();
+    if (mem == nullptr) return nullptr;
+    auto* slot = new (mem) HeapSlot(nd.thread_segments, nd.global, n);
+    heaps_.fetch_add(1, std::memory_order_relaxed);
+    return slot;
+  }
+
+  void release_heap(ThreadHeap* heap) noexcept {
+    heap->abandon();
+    auto* slot = static_cast<HeapSlot*>(heap);  // every runtime heap is a HeapSlot
+    std::lock_guard<std::mutex> guard(lock_);
+    slot->next_abandoned = abandoned_[slot->node];
+    abandoned_[slot->node] = slot;
+    ++abandoned_count_;
+  }
+
+  HeapCensus census() noexcept {
+    HeapCensus c;
+    std::lock_guard<std::mutex> guard(lock_);
+    c.heaps = heaps_.load(std::memory_order_relaxed);
+    c.abandoned = abandoned_count_;
+    for (unsigned n = 0; n < nodes_; ++n) {
+      for (HeapSlot* s = abandoned_[n]; s != nullptr; s = s->next_abandoned) {
+        c.live_bytes += s->live_bytes();  // relaxed counters: no lock needed
+      }
+    }
+    return c;
+  }
+
+  pthread_key_t key() const noexcept { return key_; }
+
+ private:
+  Runtime() noexcept {
+    const int highest = numa_available() >= 0 ? numa_max_node() : 0;
+    nodes_ = highest < 0 ? 1 : static_cast<unsigned>(highest) + 1;
+    if (nodes_ > kMaxNodes) nodes_ = kMaxNodes;
+    for (auto& n : node_)
+      n.store(nullptr, std::memory_order_relaxed);
+    for (auto& a : abandoned_)
+      a = nullptr;
+    if (pthread_key_create(&key_, &Runtime::on_thread_exit) != 0) key_ok_ = false;
+  }
+
+  static void* map_pages(std::size_t bytes) noexcept {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? nullptr : p;
+  }
+
+  // Heap slots come from 1 MiB mappings carved in order.
+  void* take_slot() noexcept {
+    std::lock_guard<std::mutex> guard(lock_);
+    constexpr std::size_t kSlot = (sizeof(HeapSlot) + 63) & ~std::size_t{63};
+    constexpr std::size_t kSlab = std::size_t{1} << 20;
+    static_assert(kSlot <= kSlab);
+    if (slab_left_ < kSlot) {
+      slab_ = static_cast<std::byte*>(map_pages(kSlab));
+      if (slab_ == nullptr) return nullptr;
+      slab_left_ = kSlab;
+    }
+    void* p = slab_;
+    slab_ += kSlot;
+    slab_left_ -= kSlot;
+    return p;
+  }
+
+  static void on_thread_exit(void*) noexcept;
+
+  std::mutex lock_;
+  std::atomic<bool> used_{false};
+  SwitchableOptions options_{};
+  unsigned nodes_ = 1;
+  std::atomic<Node*> node_[kMaxNodes];
+  HeapSlot* abandoned_[kMaxNodes];
+  std::size_t abandoned_count_ = 0;
+  std::atomic<std::size_t> heaps_{0};
+  std::byte* slab_ = nullptr;
+  std::size_t slab_left_ = 0;
+  pthread_key_t key_{};
+  bool key_ok_ = true;
+};
+
+unsigned current_node() noexcept {
+  Runtime& rt = Runtime::get();
+  if (rt.nodes() <= 1) return 0;
+  const int cpu = sched_getcpu();
+  const int node = cpu < 0 ? 0 : numa_node_of_cpu(cpu);
+  return node < 0 ? 0 : static_cast<unsigned>(node);
+}
+
+// ------------------------------------------------------------------------- remote batches
+
+void push_batch(detail::RemoteBatch& b) noexcept {
+  if (b.count != 0) b.heap->push_remote(b.first, b.last);
+  b = detail::RemoteBatch{};
+}
+
+void flush_batches(ThreadState& s) noexcept {
+  for (auto& b : s.batches)
+    push_batch(b);
+}
+
+// Adds p (a block of another thread's heap) to this thread's batch for that heap.
+void batch_remote(ThreadState& s, ThreadHeap* heap, void* p) noexcept {
+  detail::RemoteBatch* slot = nullptr;
+  for (auto& b : s.batches) {
+    if (b.heap == heap) {
+      slot = &b;
+      break;
+    }
+    if (b.heap == nullptr && slot == nullptr) slot = &b;
+  }
+  if (slot == nullptr) {  // all four in use for other heaps: evict one, round robin
+    slot = &s.batches[s.batch_victim++ & 3];
+    push_batch(*slot);
+  }
+  if (slot->heap == nullptr) {
+    slot->heap = heap;
+    slot->last = p;
+  }
+  link_of(p) = slot->first;
+  slot->first = p;
+  if (++slot->count >= kBatchBlocks) push_batch(*slot);
+}
+
+// ------------------------------------------------------------------------- thread state
+
+void init_thread(ThreadState& s) noexcept {
+  Runtime& rt = Runtime::get();
+  rt.mark_used();
+  s.mode = s.exited != 0 ? Mode::global : rt.options().default_mode;
+  if (s.mode == Mode::thread && current_thread_heap() == nullptr) s.mode = Mode::global;
+}
+
+}  // namespace
+
+void Runtime::on_thread_exit(void*) noexcept {
+  ThreadState& s = t_state;
+  flush_batches(s);
+  ThreadHeap* heap = s.heap;
+  // From here on the thread allocates from the global heap: later TLS destructors may
+  // still allocate and free.
+  s.heap = nullptr;
+  s.small_owner = nullptr;
+  s.exited = 1;
+  if (s.mode == Mode::thread) s.mode = Mode::global;
+  if (heap != nullptr) get().release_heap(heap);
+}
+
+const char* to_string(Mode m) noexcept {
+  switch (m) {
+    case Mode::uninitialized:
+      return "uninitialized";
+    case Mode::global:
+      return "global";
+    case Mode::thread:
+      return "thread";
+    case Mode::context:
+      return "context";
+  }
+  return "?";
+}
+
+bool configure(const SwitchableOptions& options) noexcept {
+  return Runtime::get().configure(options);
+}
+
+ThreadHeap* current_thread_heap() noexcept {
+  ThreadState& s = t_state;
+  if (s.heap != nullptr) return s.heap;
+  if (s.exited != 0) return nullptr;
+  Runtime& rt = Runtime::get();
+  rt.mark_used();
+  ThreadHeap* heap = rt.acquire_heap(current_node());
+  if (heap == nullptr) return nullptr;
+  s.heap = heap;
+  s.small_owner = &heap->small();
+  // A non-null value makes pthread call the exit handler for this thread.
+  pthread_setspecific(rt.key(), heap);
+  return heap;
+}
+
+GlobalHeap& current_global_heap() noexcept {
+  return Runtime::get().node(current_node()).global;
+}
+
+Mode current_mode() noexcept {
+  const ThreadState& s = t_state;
+  if (s.mode != Mode::uninitialized) return s.mode;
+  return s.exited != 0 ? Mode::global : Runtime::get().options().default_mode;
+}
+
+Mode set_mode(Mode m) noexcept {
+  ThreadState& s = t_state;
+  if (s.mode == Mode::uninitialized) init_thread(s);
+  const Mode previous = s.mode;
+  switch (m) {
+    case Mode::thread:
+      if (current_thread_heap() != nullptr) s.mode = Mode::thread;
+      break;
+    case Mode::global:
+      s.mode = Mode::global;
+      break;
+    case Mode::context:
+      if (s.context != nullptr) s.mode = Mode::context;
+      break;
+    case Mode::uninitialized:
+      break;
+  }
+  return previous;
+}
+
+namespace detail {
+
+void* allocate_slow(std::size_t size, std::size_t align) noexcept {
+  ThreadState& s = t_state;
+  if (s.mode == Mode::uninitialized) init_thread(s);
+  if (!is_pow2(align) || align > kMaxAlign) {
+    report_misuse(Misuse::bad_argument, "switchable", "allocate", nullptr);
+    return nullptr;
+  }
+  const Layout layout{size, align};
+  switch (s.mode) {
+    case Mode::thread: {
+      // A refill of the size-class front failed, or the request is not a small one.
+      flush_batches(s);
+      s.heap->drain_remote();
+      return s.heap->allocate(layout).ptr;
+    }
+    case Mode::context:  // contexts: switchable/context.h (next commit)
+    case Mode::global:
+    case Mode::uninitialized:
+      break;
+  }
+  return current_global_heap().allocate(layout).ptr;
+}
+
+void deallocate_slow(void* p, std::size_t size, const OwnerTag* tag) noexcept {
+  if (tag == nullptr) {
+    if (p == nullptr || is_zero_size_sentinel(p)) return;
+    report_misuse(Misuse::foreign_pointer, "switchable", "deallocate", p);
+    return;
+  }
+  ThreadState& s = t_state;
+  switch (tag->kind) {
+    case OwnerKind::size_class:
+    case OwnerKind::tree: {
+      ThreadHeap* heap = ThreadHeap::of_tag(tag);
+      if (heap == s.heap) {
+        heap->free_owned(p, tag);
+      } else {
+        batch_remote(s, heap, p);
+      }
+      return;
+    }
+    case OwnerKind::global_heap:
+    case OwnerKind::large:
+      static_cast<GlobalHeap*>(tag->owner)->deallocate(Block{static_cast<std::byte*>(p), size}, 1);
+      return;
+    case OwnerKind::context_arena:
+    case OwnerKind::spill:
+    case OwnerKind::region:
+      break;
+  }
+  report_misuse(Misuse::foreign_pointer, "switchable", "deallocate", p);
+}
+
+}  // namespace detail
+
+void* allocate_zeroed(std::size_t size, std::size_t align) noexcept {
+  void* p = allocate(size, align);
+  if (p != nullptr && size != 0) std::memset(p, 0, size);
+  return p;
+}
+
+std::size_t usable_size(const void* p) noexcept {
+  const OwnerTag* tag = SegmentMap::lookup(p);
+  if (tag == nullptr) return 0;
+  switch (tag->kind) {
+    case OwnerKind::size_class:
+    case OwnerKind::tree: {
+      ThreadHeap* heap = ThreadHeap::of_tag(tag);
+      return heap == t_state.heap ? heap->allocated_size(p, tag)
+                                  : ThreadHeap::live_size_any_thread(p, tag);
+    }
+    case OwnerKind::global_heap:
+    case OwnerKind::large:
+      return static_cast<GlobalHeap*>(tag->owner)->allocated_size(p);
+    case OwnerKind::context_arena:
+    case OwnerKind::spill:
+    case OwnerKind::region:
+      break;
+  }
+  return 0;
+}
+
+void* reallocate(void* p, std::size_t size, std::size_t align) noexcept {
+  if (p == nullptr || is_zero_size_sentinel(p)) return allocate(size, align);
+  if (size == 0) {
+    deallocate(p);
+    return nullptr;
+  }
+  const OwnerTag* tag = SegmentMap::lookup(p);
+  if (tag == nullptr) {
+    report_misuse(Misuse::foreign_pointer, "switchable", "reallocate", p);
+    return nullptr;
+  }
+  ThreadState& s = t_state;
+  const Layout layout{size, align};
+  if ((tag->kind == OwnerKind::size_class || tag->kind == OwnerKind::tree) &&
+      ThreadHeap::of_tag(tag) == s.heap) {
+    return s.heap->resize(p, tag, layout, Move::allowed).ptr;
+  }
+  if (tag->kind == OwnerKind::global_heap || tag->kind == OwnerKind::large) {
+    auto* g = static_cast<GlobalHeap*>(tag->owner);
+    const std::size_t have = g->allocated_size(p);
+    if (have == 0) {
+      report_misuse(Misuse::double_free, "switchable", "reallocate", p);
+      return nullptr;
+    }
+    const Block old{static_cast<std::byte*>(p), have};
+    return (size >= have ? g->grow(old, layout, Move::allowed)
+                         : g->shrink(old, layout, Move::allowed))
+        .ptr;
+  }
+  // Another thread's block: move it into the current allocator.
+  const std::size_t have = usable_size(p);
+  if (have == 0) {
+    report_misuse(Misuse::double_free, "switchable", "reallocate", p);
+    return nullptr;
+  }
+  void* fresh = allocate(size, align);
+  if (fresh == nullptr) return nullptr;
+  std::memcpy(fresh, p, have < size ? have : size);
+  deallocate(p);
+  return fresh;
+}
+
+void flush() noexcept {
+  ThreadState& s = t_state;
+  flush_batches(s);
+  if (s.heap != nullptr) s.heap->drain_remote();
+}
+
+HeapCensus heap_census() noexcept {
+  return Runtime::get().census();
+}
+
+}  // namespace ctxalloc

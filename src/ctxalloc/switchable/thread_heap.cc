@@ -1,0 +1,245 @@
+#include "ctxalloc/switchable/thread_heap.h"
+
+#include <cstring>
+
+#include "ctxalloc/core/misuse.h"
+
+namespace ctxalloc {
+namespace {
+
+constexpr std::size_t kSeg = SegmentMap::kSegmentSize;
+// The remote stack's value once the heap is abandoned: never a block address.
+void* const kClosed = reinterpret_cast<void*>(std::uintptr_t{1});
+
+void*& link_of(void* block) noexcept {
+  return *static_cast<void**>(block);
+}
+
+}  // namespace
+
+ThreadHeap::ThreadHeap(SegmentSource& segments, GlobalHeap& global) noexcept
+    : small_(segments.provider()),
+      medium_tag_{OwnerTag{OwnerKind::tree, &medium_}, this},
+      medium_chunks_(segments, &medium_tag_.tag),
+      segments_(segments),
+      global_(global) {
+  small_.set_user(this);
+}
+
+ThreadHeap::~ThreadHeap() {
+  drain_remote();
+}
+
+ThreadHeap* ThreadHeap::of_tag(const OwnerTag* tag) noexcept {
+  if (tag->kind == OwnerKind::size_class) {
+    return static_cast<ThreadHeap*>(static_cast<SizeClassAllocator*>(tag->owner)->user());
+  }
+  return reinterpret_cast<const HeapTag*>(tag)->heap;  // tag is a HeapTag's first member
+}
+
+Block ThreadHeap::allocate(Layout layout) noexcept {
+  if (layout.size <= kSmallMax &&
+      (layout.size == 0 || SizeClassAllocator::class_size_for(layout.size, layout.align) != 0)) {
+    const Block b = small_.allocate(layout);
+    if (b.ptr != nullptr) return b;
+  }
+  const std::size_t max_class = medium_.config().max_class();
+  if (layout.size > max_class || layout.align > max_class) {
+    large_.add(1);
+    return global_.allocate(layout);
+  }
+  const Block b = allocate_medium(layout);
+  return b.ptr != nullptr ? b : fallback(layout);
+}
+
+Block ThreadHeap::fallback(Layout layout) noexcept {
+  fallbacks_.add(1);
+  return global_.allocate(layout);
+}
+
+Block ThreadHeap::allocate_medium(Layout layout) noexcept {
+  Block b = medium_.allocate(layout);
+  if (b.ptr == nullptr && add_medium_segment()) b = medium_.allocate(layout);
+  return b;
+}
+
+bool ThreadHeap::add_medium_segment() noexcept {
+  const Block region = medium_chunks_.add(1);
+  if (region.ptr == nullptr) return false;
+  if (!medium_.add_region(region)) {
+    medium_chunks_.remove(region);
+    return false;
+  }
+  return true;
+}
+
+void ThreadHeap::return_free_medium_segments(std::size_t keep) noexcept {
+  while (medium_.free_region_count() > keep) {
+    const Block region = medium_.take_free_region();
+    if (region.ptr == nullptr) break;
+    medium_chunks_.remove(region);
+  }
+}
+
+void ThreadHeap::free_owned(void* p, const OwnerTag* tag) noexcept {
+  if (tag->kind == OwnerKind::size_class) {
+    small_.free_owned(p, tag);
+    return;
+  }
+  medium_.deallocate(Block{static_cast<std::byte*>(p), 0}, 1);
+  // Keep one entirely free segment for the next burst; give back the rest.
+  if (medium_.free_region_count() > 1) return_free_medium_segments(1);
+}
+
+std::size_t ThreadHeap::allocated_size(const void* p, const OwnerTag* tag) const noexcept {
+  return tag->kind == OwnerKind::size_class ? small_.allocated_size(p) : medium_.allocated_size(p);
+}
+
+std::size_t ThreadHeap::live_size_any_thread(const void* p, const OwnerTag* tag) noexcept {
+  if (tag->kind == OwnerKind::size_class) return SizeClassAllocator::class_size_at(p);
+  const auto chunk = reinterpret_cast<std::uintptr_t>(p) & ~(kSeg - 1);
+  return BasicTreeAllocator<NullAllocator>::live_size_in_region(
+      reinterpret_cast<const std::byte*>(chunk) + SegmentChain::kHeader, p);
+}
+
+Block ThreadHeap::resize(void* p, const OwnerTag* tag, Layout new_layout, Move move) noexcept {
+  const std::size_t have = allocated_size(p, tag);
+  if (have == 0) {
+    misuses_.add(1);
+    report_misuse(Misuse::double_free, "thread_heap", "resize", p);
+    return Block{};
+  }
+  auto* bp = static_cast<std::byte*>(p);
+  const bool small = tag->kind == OwnerKind::size_class;
+  if (new_layout.size == 0) {
+    free_owned(p, tag);
+    return allocate(new_layout);
+  }
+  if (is_aligned(p, new_layout.align)) {
+    if (new_layout.size <= have) {
+      // Shrinking in place; a tree block also gives its tail back.
+      if (small) return Block{bp, have};
+      return medium_.shrink(Block{bp, have}, new_layout, Move::forbidden);
+    }
+    if (!small) {
+      const Block r = medium_.grow(Block{bp, have}, new_layout, Move::forbidden);
+      if (r.ptr != nullptr) return r;
+    }
+  }
+  if (move == Move::forbidden) return Block{};
+  const Block fresh = allocate(new_layout);
+  if (fresh.ptr == nullptr) return fresh;
+  std::memcpy(fresh.ptr, p, have < new_layout.size ? have : new_layout.size);
+  free_owned(p, tag);
+  return fresh;
+}
+
+void ThreadHeap::free_any(void* p) noexcept {
+  const OwnerTag* tag = SegmentMap::lookup(p);
+  if (tag != nullptr && owns_tag(tag)) {
+    free_owned(p, tag);
+    return;
+  }
+  misuses_.add(1);
+  report_misuse(Misuse::foreign_pointer, "thread_heap", "free_remote", p);
+}
+
+void ThreadHeap::drain_remote() noexcept {
+  void* b = remote_.load(std::memory_order_relaxed);
+  if (b == nullptr || b == kClosed) return;
+  b = remote_.exchange(nullptr, std::memory_order_acquire);
+  std::uint64_t n = 0;
+  while (b != nullptr) {
+    void* next = link_of(b);
+    free_any(b);
+    b = next;
+    ++n;
+  }
+  remote_received_.add(n);
+}
+
+void ThreadHeap::push_remote(void* first, void* last) noexcept {
+  void* head = remote_.load(std::memory_order_relaxed);
+  for (;;) {
+    if (head == kClosed) {
+      std::lock_guard<std::mutex> guard(lock_);
+      if (abandoned()) {
+        // No owner: free directly, under the lock that stands in for one.
+        for (void* b = first; b != nullptr;) {
+          void* next = b == last ? nullptr : link_of(b);
+          free_any(b);
+          b = next;
+        }
+        return;
+      }
+      head = remote_.load(std::memory_order_relaxed);  // adopted meanwhile
+      continue;
+    }
+    link_of(last) = head;
+    if (remote_.compare_exchange_weak(head, first, std::memory_order_release,
+                                      std::memory_order_relaxed)) {
+      return;
+    }
+  }
+}
+
+void ThreadHeap::abandon() noexcept {
+  std::lock_guard<std::mutex> guard(lock_);
+  drain_remote();
+  // Close the stack; whatever was pushed since the drain comes back with the close.
+  void* rest = remote_.exchange(kClosed, std::memory_order_acq_rel);
+  while (rest != nullptr) {
+    void* next = link_of(rest);
+    free_any(rest);
+    rest = next;
+  }
+  trim();
+  abandoned_.store(true, std::memory_order_release);
+}
+
+void ThreadHeap::adopt() noexcept {
+  std::lock_guard<std::mutex> guard(lock_);
+  remote_.store(nullptr, std::memory_order_release);
+  abandoned_.store(false, std::memory_order_release);
+}
+
+void ThreadHeap::trim() noexcept {
+  small_.trim();
+  return_free_medium_segments(0);
+}
+
+std::size_t ThreadHeap::live_bytes() const noexcept {
+  return small_.stats().bytes_in_use + medium_.stats().bytes_in_use;
+}
+
+ThreadHeapStats ThreadHeap::stats() const noexcept {
+  ThreadHeapStats s;
+  s.small = small_.stats();
+  s.medium = medium_.stats();
+  s.medium.misuses += misuses_.get();
+  s.fallbacks = fallbacks_.get();
+  s.large = large_.get();
+  s.remote_received = remote_received_.get();
+  s.medium_segments = medium_chunks_.count();
+  s.small_segments = small_.segments();
+  return s;
+}
+
+CheckResult ThreadHeap::check_invariants() const {
+  if (CheckResult r = small_.check_invariants(); !r) return check_fail("thread_heap: ", r.error());
+  if (CheckResult r = medium_.check_invariants(); !r) {
+    return check_fail("thread_heap: ", r.error());
+  }
+  if (CheckResult r = medium_chunks_.check(
+          "thread_heap", [this](Block region) { return medium_.contains(region.ptr); });
+      !r) {
+    return r;
+  }
+  CTXALLOC_INVARIANT(medium_.region_count() == medium_chunks_.count(),
+                     "thread_heap: ", medium_chunks_.count(), " medium segments, ",
+                     medium_.region_count(), " regions in the tree");
+  CTXALLOC_INVARIANT(small_.user() == this, "thread_heap: size-class front not linked back");
+  return CheckResult::ok();
+}
+
+}  // namespace ctxalloc

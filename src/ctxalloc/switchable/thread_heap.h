@@ -1,0 +1,147 @@
+// ThreadHeap: one thread's own allocator. Small requests (up to 1 KiB) go to its
+// SizeClassAllocator; medium ones (up to the tree's largest class, 1 MiB) to a
+// TreeAllocator over 4 MiB segments; larger ones, and anything the thread's segment
+// budget cannot hold, to the node's GlobalHeap (counted as fallbacks). Every segment is
+// registered in the SegmentMap, so a free finds this heap from the pointer alone.
+//
+// Only the owner thread allocates and frees directly. Other threads hand blocks back
+// through remote_, a lock-free stack (one CAS per pushed batch) the owner drains on its
+// slow paths. At thread exit the heap is abandoned: the stack is closed, and frees that
+// arrive later go through lock_ directly into the heap, until a new thread adopts it.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <mutex>
+
+#include "ctxalloc/adaptors/null_allocator.h"
+#include "ctxalloc/allocators/size_class_allocator.h"
+#include "ctxalloc/allocators/tree_allocator.h"
+#include "ctxalloc/core/allocator.h"
+#include "ctxalloc/core/segment_map.h"
+#include "ctxalloc/switchable/global_heap.h"
+#include "ctxalloc/switchable/segment_chain.h"
+#include "ctxalloc/switchable/segment_source.h"
+
+namespace ctxalloc {
+
+struct ThreadHeapStats {
+  Stats small;                  ///< the size-class front
+  Stats medium;                 ///< the tree
+  std::uint64_t fallbacks = 0;  ///< requests the heap could not serve, sent to the global heap
+  std::uint64_t large = 0;      ///< requests above the tree's largest class (global heap)
+  std::uint64_t remote_received = 0;  ///< blocks freed by other threads, drained here
+  std::uint64_t medium_segments = 0;  ///< segments held by the tree
+  std::uint64_t small_segments = 0;   ///< segments held by the size-class front
+  /// Both parts together.
+  Stats total() const noexcept {
+    Stats t = small;
+    t += medium;
+    return t;
+  }
+};
+
+class ThreadHeap {
+ public:
+  static constexpr std::size_t kSmallMax = SizeClassAllocator::kMaxSize;
+
+  /// A heap taking segments from `segments` and falling back to `global`; both outlive it.
+  ThreadHeap(SegmentSource& segments, GlobalHeap& global) noexcept;
+  /// Gives every segment back (blocks still live become invalid).
+  ~ThreadHeap();
+  ThreadHeap(const ThreadHeap&) = delete;
+  ThreadHeap& operator=(const ThreadHeap&) = delete;
+
+  // ----------------------------------------------------------------- owner thread
+  /// Small, medium, then the global heap (a fallback, counted). Null only when the
+  /// global heap refuses too.
+  Block allocate(Layout layout) noexcept;
+
+  /// Frees a block whose segment tag (from SegmentMap::lookup) belongs to this heap:
+  /// size_class or tree kind. Double frees and interior pointers are reported.
+  void free_owned(void* p, const OwnerTag* tag) noexcept;
+
+  /// Resizes a block of this heap (tag as above); moves it across the small, medium and
+  /// global parts as needed (Move::allowed). Null on failure; the block is then intact.
+  Block resize(void* p, const OwnerTag* tag, Layout new_layout, Move move) noexcept;
+
+  /// Size of the live block at p (tag as above), or 0.
+  std::size_t allocated_size(const void* p, const OwnerTag* tag) const noexcept;
+
+  /// The size of a live block of a thread heap (tag: size_class or tree), read in a way
+  /// that is safe from any thread while the block stays live.
+  static std::size_t live_size_any_thread(const void* p, const OwnerTag* tag) noexcept;
+
+  /// Applies every pending remote free.
+  void drain_remote() noexcept;
+
+  SizeClassAllocator& small() noexcept { return small_; }
+  const SizeClassAllocator& small() const noexcept { return small_; }
+  GlobalHeap& global() noexcept { return global_; }
+  SegmentSource& segments() noexcept { return segments_; }
+
+  /// Whether the segment tag names a part of this heap.
+  bool owns_tag(const OwnerTag* tag) const noexcept {
+    return (tag->kind == OwnerKind::size_class && tag->owner == &small_) || tag == &medium_tag_.tag;
+  }
+  /// The heap a size_class or tree tag belongs to.
+  static ThreadHeap* of_tag(const OwnerTag* tag) noexcept;
+
+  // ----------------------------------------------------------------- any thread
+  /// Hands a chain of this heap's blocks (first -> ... -> last, linked through their
+  /// first word) back from another thread. Lock-free while the heap has an owner; once
+  /// it is abandoned, the blocks are freed at once under the heap's lock.
+  void push_remote(void* first, void* last) noexcept;
+
+  ThreadHeapStats stats() const noexcept;
+  /// Owner thread (or a quiescent heap) only.
+  CheckResult check_invariants() const;
+
+  // ----------------------------------------------------------------- lifetime
+  /// The owner thread is exiting: drain, give back empty segments, close the remote
+  /// stack. Blocks still live stay valid.
+  void abandon() noexcept;
+  /// A new thread takes the heap over.
+  void adopt() noexcept;
+  bool abandoned() const noexcept { return abandoned_.load(std::memory_order_acquire); }
+  /// Bytes still held by live blocks (small + medium).
+  std::size_t live_bytes() const noexcept;
+  /// Gives back every segment that holds no live block.
+  void trim() noexcept;
+
+ private:
+  template <class>
+  friend struct TestPeer;
+
+  Block allocate_medium(Layout layout) noexcept;
+  bool add_medium_segment() noexcept;
+  void return_free_medium_segments(std::size_t keep) noexcept;
+  void free_any(void* p) noexcept;  // a block of this heap, found again by lookup
+  Block fallback(Layout layout) noexcept;
+
+  // The medium segments' tag. Its owner is the tree (never the address of small_, which
+  // the free fast path compares tags with); heap leads back to this heap.
+  struct HeapTag {
+    OwnerTag tag;
+    ThreadHeap* heap;
+  };
+
+  SizeClassAllocator small_;
+  HeapTag medium_tag_;
+  SegmentChain medium_chunks_;  // before medium_: the tree must be gone before its segments
+  BasicTreeAllocator<NullAllocator> medium_;
+  SegmentSource& segments_;
+  GlobalHeap& global_;
+
+  // Blocks freed by other threads. kClosed once the heap is abandoned.
+  std::atomic<void*> remote_{nullptr};
+  std::atomic<bool> abandoned_{false};
+  mutable std::mutex lock_;  // only while abandoned, and around abandon/adopt
+
+  Counter fallbacks_;
+  Counter large_;
+  Counter remote_received_;
+  Counter misuses_;
+};
+
+}  // namespace ctxalloc

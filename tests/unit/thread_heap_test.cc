@@ -1,0 +1,189 @@
+#include "ctxalloc/switchable/thread_heap.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "support/random_driver.h"
+
+namespace ctxalloc {
+namespace {
+
+constexpr std::size_t kSeg = SegmentMap::kSegmentSize;
+
+// ThreadHeap's owner-thread API seen as an Allocator, so the randomized driver and the
+// reference model can check it like every other allocator.
+class HeapAsAllocator {
+ public:
+  explicit HeapAsAllocator(ThreadHeap& h) : h_(h) {}
+  Block allocate(Layout l) noexcept { return h_.allocate(l); }
+  Block allocate_zeroed(Layout l) noexcept {
+    Block b = h_.allocate(l);
+    if (b.ptr != nullptr && b.size != 0) std::memset(b.ptr, 0, b.size);
+    return b;
+  }
+  void deallocate(Block b, std::size_t align) noexcept {
+    const OwnerTag* tag = SegmentMap::lookup(b.ptr);
+    if (tag != nullptr && h_.owns_tag(tag)) {
+      h_.free_owned(b.ptr, tag);
+    } else if (tag != nullptr) {
+      h_.global().deallocate(b, align);
+    }
+  }
+  Block grow(Block b, Layout l, Move m) noexcept { return resize(b, l, m); }
+  Block shrink(Block b, Layout l, Move m) noexcept { return resize(b, l, m); }
+  bool contains(const void* p) const noexcept { return SegmentMap::lookup(p) != nullptr; }
+  CheckResult check_invariants() const { return h_.check_invariants(); }
+  Stats stats() const noexcept {
+    Stats s = h_.stats().total();
+    const Stats g = h_.global().stats();
+    s.bytes_in_use += g.bytes_in_use;
+    s.allocations += g.allocations;
+    s.deallocations += g.deallocations;
+    s.peak_bytes = s.bytes_in_use;
+    return s;
+  }
+
+ private:
+  Block resize(Block b, Layout l, Move m) noexcept {
+    const OwnerTag* tag = SegmentMap::lookup(b.ptr);
+    if (tag != nullptr && h_.owns_tag(tag)) return h_.resize(b.ptr, tag, l, m);
+    return l.size >= b.size ? h_.global().grow(b, l, m) : h_.global().shrink(b, l, m);
+  }
+  ThreadHeap& h_;
+};
+
+TEST(ThreadHeap, SmallMediumAndLargeGoWhereTheyBelong) {
+  SegmentSource segs;
+  GlobalHeap global(segs);
+  ThreadHeap h(segs, global);
+  Block small = h.allocate(Layout{100, 16});
+  Block medium = h.allocate(Layout{20000, 16});
+  Block large = h.allocate(Layout{2 << 20, 16});
+  ASSERT_TRUE(small && medium && large);
+  EXPECT_EQ(SegmentMap::lookup(small.ptr)->kind, OwnerKind::size_class);
+  EXPECT_EQ(SegmentMap::lookup(medium.ptr)->kind, OwnerKind::tree);
+  EXPECT_EQ(SegmentMap::lookup(large.ptr)->kind, OwnerKind::large);
+  EXPECT_EQ(ThreadHeap::of_tag(SegmentMap::lookup(small.ptr)), &h);
+  EXPECT_EQ(ThreadHeap::of_tag(SegmentMap::lookup(medium.ptr)), &h);
+  EXPECT_EQ(h.stats().large, 1u);
+  EXPECT_EQ(h.stats().fallbacks, 0u);
+  h.free_owned(small.ptr, SegmentMap::lookup(small.ptr));
+  h.free_owned(medium.ptr, SegmentMap::lookup(medium.ptr));
+  global.deallocate(large, 16);
+  EXPECT_EQ(h.live_bytes(), 0u);
+  EXPECT_TRUE(h.check_invariants());
+}
+
+TEST(ThreadHeap, ABoundedHeapFallsBackToTheGlobalHeapAndCountsIt) {
+  SegmentSource thread_segs({}, 2 * kSeg);  // one for the front, one for the tree
+  SegmentSource global_segs;
+  GlobalHeap global(global_segs);
+  ThreadHeap h(thread_segs, global);
+  std::vector<Block> blocks;
+  for (int i = 0; i < 16; ++i)
+    blocks.push_back(h.allocate(Layout{512 << 10, 16}));
+  for (Block b : blocks)
+    ASSERT_TRUE(b);
+  EXPECT_GT(h.stats().fallbacks, 0u);
+  EXPECT_GT(global.stats().bytes_in_use, 0u) << "the overflow went to the global heap";
+  for (Block b : blocks) {
+    const OwnerTag* tag = SegmentMap::lookup(b.ptr);
+    if (h.owns_tag(tag)) {
+      h.free_owned(b.ptr, tag);
+    } else {
+      global.deallocate(b, 16);
+    }
+  }
+  EXPECT_EQ(global.stats().bytes_in_use, 0u);
+  EXPECT_TRUE(h.check_invariants());
+}
+
+TEST(ThreadHeap, ResizeMovesAcrossItsPartsKeepingTheBytes) {
+  SegmentSource segs;
+  GlobalHeap global(segs);
+  ThreadHeap h(segs, global);
+  Block b = h.allocate(Layout{64, 16});
+  std::memset(b.ptr, 0x42, 64);
+  Block m = h.resize(b.ptr, SegmentMap::lookup(b.ptr), Layout{5000, 16}, Move::allowed);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(SegmentMap::lookup(m.ptr)->kind, OwnerKind::tree);
+  EXPECT_EQ(static_cast<unsigned char>(m.ptr[63]), 0x42u);
+  Block g = h.resize(m.ptr, SegmentMap::lookup(m.ptr), Layout{6000, 16}, Move::forbidden);
+  EXPECT_EQ(g.ptr, m.ptr) << "the tree grows in place into free space behind the block";
+  EXPECT_FALSE(h.resize(g.ptr, SegmentMap::lookup(g.ptr), Layout{5 << 20, 16}, Move::forbidden))
+      << "more than a segment cannot grow in place";
+  EXPECT_EQ(ThreadHeap::live_size_any_thread(g.ptr, SegmentMap::lookup(g.ptr)), g.size);
+  h.free_owned(g.ptr, SegmentMap::lookup(g.ptr));
+  EXPECT_EQ(h.live_bytes(), 0u);
+}
+
+TEST(ThreadHeap, RemoteFreesAreDrainedByTheOwner) {
+  SegmentSource segs;
+  GlobalHeap global(segs);
+  ThreadHeap h(segs, global);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 4000; ++i) {
+    const std::size_t size = i % 3 == 0 ? 3000 : 48;
+    blocks.push_back(h.allocate(Layout{size, 16}).ptr);
+  }
+  std::thread other([&] {
+    for (void* p : blocks)
+      h.push_remote(p, p);
+  });
+  other.join();
+  h.drain_remote();
+  EXPECT_EQ(h.live_bytes(), 0u);
+  EXPECT_EQ(h.stats().remote_received, 4000u);
+  EXPECT_TRUE(h.check_invariants());
+}
+
+TEST(ThreadHeap, AnAbandonedHeapTakesFreesUnderItsLockAndCanBeAdopted) {
+  SegmentSource segs;
+  GlobalHeap global(segs);
+  ThreadHeap h(segs, global);
+  void* a = h.allocate(Layout{32, 16}).ptr;
+  void* b = h.allocate(Layout{2000, 16}).ptr;
+  h.abandon();
+  EXPECT_TRUE(h.abandoned());
+  std::thread other([&] {
+    h.push_remote(a, a);
+    h.push_remote(b, b);
+  });
+  other.join();
+  EXPECT_EQ(h.live_bytes(), 0u) << "freed directly, no owner needed";
+  h.adopt();
+  EXPECT_FALSE(h.abandoned());
+  void* c = h.allocate(Layout{32, 16}).ptr;
+  std::thread again([&] { h.push_remote(c, c); });
+  again.join();
+  h.drain_remote();
+  EXPECT_EQ(h.live_bytes(), 0u);
+  EXPECT_TRUE(h.check_invariants());
+}
+
+TEST(ThreadHeap, RandomizedAgainstTheReferenceModel) {
+  SegmentSource segs;
+  GlobalHeap global(segs);
+  ThreadHeap h(segs, global);
+  HeapAsAllocator a(h);
+  testing::DriverOptions opt;
+  opt.seed = testing::test_seed(0x7E4);
+  opt.max_size = 128 << 10;  // small, medium and (rarely) fallback-free large tree blocks
+  opt.max_align = 4096;
+  opt.target_live = 800;
+  opt.max_live = 2000;
+  opt.exact_bytes = false;  // blocks are rounded to classes; the model sums reported sizes
+  testing::RandomDriver<HeapAsAllocator> driver(a, opt);
+  ASSERT_TRUE(driver.run());
+  ASSERT_TRUE(driver.free_all());
+  EXPECT_EQ(h.live_bytes(), 0u);
+  h.trim();
+  EXPECT_EQ(h.stats().small_segments + h.stats().medium_segments, 0u);
+  EXPECT_TRUE(h.check_invariants());
+}
+
+}  // namespace
+}  // namespace ctxalloc
