@@ -1,7 +1,10 @@
 // main() of a callgrind driver: `callgrind_<suite> WORKLOAD N` runs one workload N times
 // inside its function `ctxbench_<WORKLOAD>` (extern "C", noinline), so that
 // valgrind --tool=callgrind --toggle-collect=ctxbench_<WORKLOAD> counts exactly its
-// instructions. bench/callgrind.sh runs every workload of every driver.
+// instructions. Work a workload does on other threads goes in functions named
+// `ctxbench_<WORKLOAD>_<part>`, which bench/callgrind.sh collects too (a toggle on the
+// main thread does not cover another thread). bench/callgrind.sh runs every workload of
+// every driver.
 #pragma once
 
 #include <cstdint>

@@ -13,6 +13,10 @@ namespace {
 
 constexpr std::size_t kSeg = SegmentMap::kSegmentSize;
 
+bool is_small(const void* p) {
+  return SegmentMap::lookup(p)->kind == OwnerKind::size_class;
+}
+
 // ThreadHeap's owner-thread API seen as an Allocator, so the randomized driver and the
 // reference model can check it like every other allocator.
 class HeapAsAllocator {
@@ -131,7 +135,7 @@ TEST(ThreadHeap, RemoteFreesAreDrainedByTheOwner) {
   }
   std::thread other([&] {
     for (void* p : blocks)
-      h.push_remote(p, p);
+      h.push_remote(p, p, is_small(p));
   });
   other.join();
   h.drain_remote();
@@ -149,15 +153,15 @@ TEST(ThreadHeap, AnAbandonedHeapTakesFreesUnderItsLockAndCanBeAdopted) {
   h.abandon();
   EXPECT_TRUE(h.abandoned());
   std::thread other([&] {
-    h.push_remote(a, a);
-    h.push_remote(b, b);
+    h.push_remote(a, a, is_small(a));
+    h.push_remote(b, b, is_small(b));
   });
   other.join();
   EXPECT_EQ(h.live_bytes(), 0u) << "freed directly, no owner needed";
   h.adopt();
   EXPECT_FALSE(h.abandoned());
   void* c = h.allocate(Layout{32, 16}).ptr;
-  std::thread again([&] { h.push_remote(c, c); });
+  std::thread again([&] { h.push_remote(c, c, is_small(c)); });
   again.join();
   h.drain_remote();
   EXPECT_EQ(h.live_bytes(), 0u);

@@ -63,12 +63,9 @@ Block SizeClassAllocator::allocate_slow(Layout layout) noexcept {
 }
 
 Block SizeClassAllocator::refill(unsigned cls) noexcept {
-  if (remote_.load(std::memory_order_relaxed) != nullptr) {
-    drain_remote();
-    if (current_[cls]->free != nullptr) return allocate_class(cls);
-  }
-  const std::uint64_t in_use = counters_.bytes_in_use.get();
-  if (in_use > peak_.get()) peak_.set(in_use);
+  if (hook_.fn != nullptr) hook_.fn(hook_.context);
+  if (remote_.load(std::memory_order_relaxed) != nullptr) drain_remote();
+  if (current_[cls]->free != nullptr) return allocate_class(cls);
   for (;;) {
     Page* page = current_[cls];
     if (page->block_size != 0) {
@@ -114,6 +111,10 @@ bool SizeClassAllocator::extend(Page* page) noexcept {
 }
 
 SizeClassAllocator::Page* SizeClassAllocator::new_page(unsigned cls) noexcept {
+  // The peak is sampled here, when the allocator takes more memory: bytes in use can only
+  // have grown past the last sample by what the pages in use hold.
+  const std::uint64_t in_use = bytes_in_use();
+  if (in_use > peak_.get()) peak_.set(in_use);
   if (free_pages_ == nullptr && !new_segment()) return nullptr;
   Page* page = free_pages_;
   list_remove(&free_pages_, page);
@@ -337,9 +338,26 @@ Block SizeClassAllocator::shrink(Block block, Layout new_layout, Move /*move*/) 
   return Block{block.ptr, have};
 }
 
+std::uint64_t SizeClassAllocator::bytes_in_use() const noexcept {
+  std::uint64_t bytes = 0;
+  for (unsigned c = 0; c < kClasses; ++c) {
+    bytes += (class_allocs_[c].get() - class_frees_[c].get()) * detail::kSizeClasses[c];
+  }
+  return bytes;
+}
+
 Stats SizeClassAllocator::stats() const noexcept {
   Stats s = counters_.snapshot();
-  if (peak_.get() > s.peak_bytes) s.peak_bytes = peak_.get();
+  // Frees are read first: a free that races with this read is then counted as live,
+  // never a block counted freed but not allocated.
+  for (unsigned c = 0; c < kClasses; ++c) {
+    const std::uint64_t frees = class_frees_[c].get();
+    const std::uint64_t allocs = class_allocs_[c].get();
+    s.allocations += allocs;
+    s.deallocations += frees;
+    s.bytes_in_use += (allocs - frees) * detail::kSizeClasses[c];
+  }
+  s.peak_bytes = peak_.get();
   if (s.bytes_in_use > s.peak_bytes) s.peak_bytes = s.bytes_in_use;
   s.capacity = max_segments_ * (kPagesPerSegment - 1) * kPageSize;
   return s;
@@ -432,7 +450,7 @@ CheckResult SizeClassAllocator::check_invariants() const {
       CTXALLOC_INVARIANT(p != cur, "size_class: current page also on the partial list");
     }
   }
-  const Stats s = counters_.snapshot();
+  const Stats s = stats();
   CTXALLOC_INVARIANT(s.bytes_in_use == bytes, "size_class: stats say ", s.bytes_in_use,
                      " bytes in use, pages hold ", bytes);
   CTXALLOC_INVARIANT(s.live_blocks() == live, "size_class: stats say ", s.live_blocks(),

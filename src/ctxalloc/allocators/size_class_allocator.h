@@ -41,6 +41,13 @@ inline constexpr std::array<std::uint8_t, 65> kClassOfGranules = [] {
 }();
 }  // namespace detail
 
+/// Called first when a class's page runs dry, before any page is carved or taken: the
+/// owner hands back blocks that wait elsewhere (a thread heap drains its remote frees).
+struct RefillHook {
+  void* context = nullptr;
+  void (*fn)(void* context) noexcept = nullptr;
+};
+
 /// Where a SizeClassAllocator gets its segments (kSegmentSize bytes aligned to
 /// kSegmentSize) and gives them back. Type-erased: it is only called on slow paths.
 struct SegmentProvider {
@@ -134,6 +141,8 @@ class SizeClassAllocator {
 
   Stats stats() const noexcept;
   CheckResult check_invariants() const;
+  /// Bytes of live blocks (class sizes): one pass over the per-class counters.
+  std::uint64_t bytes_in_use() const noexcept;
 
   /// Gives back everything that holds no live block: the classes' current pages when
   /// empty, then every empty segment (keep_one: all but one). Owner thread only.
@@ -141,6 +150,14 @@ class SizeClassAllocator {
 
   /// Segments held now.
   std::size_t segments() const noexcept { return segment_count_; }
+
+  /// Sets the hook refill calls first (see RefillHook).
+  void set_refill_hook(RefillHook hook) noexcept { hook_ = hook; }
+
+  /// Frees a block the caller knows lies in one of this allocator's segments (it was
+  /// looked up when it was handed to the caller's remote stack): the segment is found
+  /// by masking. Owner thread only. Checks as free_owned.
+  void free_trusted(void* p) noexcept { free_owned(p, segment_of(p), 0); }
 
   /// An opaque pointer for the object this allocator is part of (a thread heap), so
   /// that whoever finds the allocator through a segment tag finds its owner too.
@@ -201,6 +218,21 @@ class SizeClassAllocator {
     return reinterpret_cast<std::uintptr_t>(p) & (kSegmentSize - 1);
   }
 
+  // The live bitmap word of the granule at address a, and the bit in it. The word index
+  // is also the page's: with 64-byte descriptors, page i's descriptor sits at byte
+  // (word index & ~63) of pages[], which saves a shift on the free path.
+  static std::size_t word_index(std::uintptr_t a) noexcept {
+    return (a >> (kGranuleShift + 6)) & (kBitmapWords - 1);
+  }
+  static std::uint64_t bit_of(std::uintptr_t a) noexcept {
+    return std::uint64_t{1} << ((a >> kGranuleShift) & 63);
+  }
+  static Page* page_of_word(Segment* seg, std::size_t w) noexcept {
+    static_assert(sizeof(Page) == 64 && kPageSize / kGranule / 64 == 64);
+    return reinterpret_cast<Page*>(reinterpret_cast<std::byte*>(seg->pages) +
+                                   (w & ~std::size_t{63}));
+  }
+
   Block allocate_class(unsigned cls) noexcept {
     Page* page = current_[cls];
     FreeBlock* b = page->free;
@@ -208,19 +240,18 @@ class SizeClassAllocator {
       return refill(cls);
     page->free = b->next;
     ++page->used;
-    const std::uintptr_t off = offset_in_segment(b);
-    segment_of(b)->live[off >> (kGranuleShift + 6)] |= std::uint64_t{1}
-                                                       << ((off >> kGranuleShift) & 63);
-    counters_.allocations.add(1);
-    counters_.bytes_in_use.add(page->block_size);
+    const auto a = reinterpret_cast<std::uintptr_t>(b);
+    segment_of(b)->live[word_index(a)] |= bit_of(a);
+    class_allocs_[cls].add(1);
     return Block{reinterpret_cast<std::byte*>(b), page->block_size};
   }
 
   void free_owned(void* p, Segment* seg, std::size_t size) noexcept {
-    const std::uintptr_t off = offset_in_segment(p);
-    std::uint64_t& word = seg->live[off >> (kGranuleShift + 6)];
-    const std::uint64_t bit = std::uint64_t{1} << ((off >> kGranuleShift) & 63);
-    Page* page = &seg->pages[off >> kPageShift];
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    const std::size_t w = word_index(a);
+    std::uint64_t& word = seg->live[w];
+    const std::uint64_t bit = bit_of(a);
+    Page* page = page_of_word(seg, w);
     // Not a live block start: a double free, an interior pointer, or the header page.
     if ((word & bit) == 0 || size > page->block_size) [[unlikely]]
       return bad_free(p, size);
@@ -228,8 +259,7 @@ class SizeClassAllocator {
     auto* b = static_cast<FreeBlock*>(p);
     b->next = page->free;
     page->free = b;
-    counters_.deallocations.add(1);
-    counters_.bytes_in_use.sub(page->block_size);
+    class_frees_[page->cls].add(1);
     --page->used;
     // The common case (the class's current page) tests one byte; other pages check
     // whether they became empty (retire) or were full (re-list) on the slow path.
@@ -259,10 +289,15 @@ class SizeClassAllocator {
   std::size_t segment_count_ = 0;
   std::size_t max_segments_;
   SegmentProvider provider_;
+  RefillHook hook_;
   void* user_ = nullptr;
   std::atomic<FreeBlock*> remote_{nullptr};
   Relaxed<std::uint64_t> peak_;
-  StatsCounters counters_;
+  // Allocations and frees per class: one add each on the fast paths; allocations,
+  // deallocations and bytes in use are their sums (stats()).
+  Counter class_allocs_[kClasses];
+  Counter class_frees_[kClasses];
+  StatsCounters counters_;  // failures, misuses, grows, shrinks
 };
 
 static_assert(Allocator<SizeClassAllocator>);

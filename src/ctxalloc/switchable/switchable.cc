@@ -16,7 +16,7 @@
 namespace ctxalloc {
 namespace detail {
 
-thread_local ThreadState t_state [[gnu::tls_model("initial-exec")]] = {};
+constinit thread_local ThreadState t_state [[gnu::tls_model("initial-exec")]] = {};
 
 }  // namespace detail
 
@@ -201,7 +201,7 @@ unsigned current_node() noexcept {
 // ------------------------------------------------------------------------- remote batches
 
 void push_batch(detail::RemoteBatch& b) noexcept {
-  if (b.count != 0) b.heap->push_remote(b.first, b.last);
+  if (b.count != 0) b.heap->push_remote(b.first, b.last, b.small);
   b = detail::RemoteBatch{};
 }
 
@@ -210,27 +210,47 @@ void flush_batches(ThreadState& s) noexcept {
     push_batch(b);
 }
 
-// Adds p (a block of another thread's heap) to this thread's batch for that heap.
-void batch_remote(ThreadState& s, ThreadHeap* heap, void* p) noexcept {
-  detail::RemoteBatch* slot = nullptr;
-  for (auto& b : s.batches) {
-    if (b.heap == heap) {
-      slot = &b;
-      break;
-    }
-    if (b.heap == nullptr && slot == nullptr) slot = &b;
+// Makes slot 0 the batch for (heap, small): slot 0 holds the batch used last, so a thread
+// freeing many blocks of one producer finds its batch at the first compare.
+[[gnu::noinline]] void select_batch(ThreadState& s, ThreadHeap* heap, bool small) noexcept {
+  unsigned i = 1;
+  while (i < 4 && (s.batches[i].heap != heap || s.batches[i].small != small))
+    ++i;
+  if (i == 4) {  // none for this heap: evict the oldest slot
+    push_batch(s.batches[3]);
+    i = 3;
+    s.batches[3].heap = heap;
+    s.batches[3].small = small;
   }
-  if (slot == nullptr) {  // all four in use for other heaps: evict one, round robin
-    slot = &s.batches[s.batch_victim++ & 3];
-    push_batch(*slot);
-  }
-  if (slot->heap == nullptr) {
-    slot->heap = heap;
-    slot->last = p;
-  }
-  link_of(p) = slot->first;
-  slot->first = p;
-  if (++slot->count >= kBatchBlocks) push_batch(*slot);
+  std::swap(s.batches[0], s.batches[i]);  // most recent first
+}
+
+[[gnu::noinline]] void push_full_batch(detail::RemoteBatch& b) noexcept {
+  b.heap->push_remote(b.first, b.last, b.small);
+  b.first = b.last = nullptr;
+  b.count = 0;
+}
+
+// Adds p (a block of another thread's heap) to this thread's batch for that heap and
+// kind; a full batch goes to the heap in one CAS. Every call out of here is a tail call,
+// so the common case needs no stack frame.
+void batch_remote(ThreadState& s, ThreadHeap* heap, void* p, bool small) noexcept;
+
+[[gnu::noinline]] void batch_remote_other(ThreadState& s, ThreadHeap* heap, void* p,
+                                          bool small) noexcept {
+  select_batch(s, heap, small);
+  batch_remote(s, heap, p, small);
+}
+
+inline void batch_remote(ThreadState& s, ThreadHeap* heap, void* p, bool small) noexcept {
+  detail::RemoteBatch& b = s.batches[0];
+  if (b.heap != heap || b.small != small) [[unlikely]]
+    return batch_remote_other(s, heap, p, small);
+  if (b.count == 0) b.last = p;
+  link_of(p) = b.first;
+  b.first = p;
+  if (++b.count >= kBatchBlocks) [[unlikely]]
+    return push_full_batch(b);
 }
 
 // ------------------------------------------------------------------------- thread state
@@ -345,6 +365,11 @@ void* allocate_slow(std::size_t size, std::size_t align) noexcept {
   return current_global_heap().allocate(layout).ptr;
 }
 
+void free_remote_small(void* p, const OwnerTag* tag) noexcept {
+  auto* heap = static_cast<ThreadHeap*>(static_cast<SizeClassAllocator*>(tag->owner)->user());
+  batch_remote(t_state, heap, p, true);
+}
+
 void deallocate_slow(void* p, std::size_t size, const OwnerTag* tag) noexcept {
   if (tag == nullptr) {
     if (p == nullptr || is_zero_size_sentinel(p)) return;
@@ -353,13 +378,18 @@ void deallocate_slow(void* p, std::size_t size, const OwnerTag* tag) noexcept {
   }
   ThreadState& s = t_state;
   switch (tag->kind) {
-    case OwnerKind::size_class:
+    case OwnerKind::size_class: {
+      // Not this thread's front (the inline path checked): another thread's heap.
+      auto* heap = static_cast<ThreadHeap*>(static_cast<SizeClassAllocator*>(tag->owner)->user());
+      batch_remote(s, heap, p, true);
+      return;
+    }
     case OwnerKind::tree: {
       ThreadHeap* heap = ThreadHeap::of_tag(tag);
       if (heap == s.heap) {
         heap->free_owned(p, tag);
       } else {
-        batch_remote(s, heap, p);
+        batch_remote(s, heap, p, false);
       }
       return;
     }

@@ -53,24 +53,29 @@ struct RemoteBatch {
   void* first;
   void* last;
   std::uint32_t count;
+  bool small;  // size_class blocks (else the heap's tree's)
 };
 
 /// Everything a thread needs on the fast path, in static TLS (constant-initialised, so no
 /// guard and no allocation: reading it is one %fs-relative load).
 struct ThreadState {
   Mode mode;
-  std::uint8_t exited;  // the thread's heap was torn down at exit: global mode from now on
-  std::uint8_t batch_victim;
+  std::uint8_t exited;      // the thread's heap was torn down at exit: global mode from now on
   Context* context;         // installed context, or null
   ThreadHeap* heap;         // this thread's heap, or null
   const void* small_owner;  // &heap->small() (compared with segment tags), or null
   RemoteBatch batches[4];
 };
 
-extern thread_local ThreadState t_state [[gnu::tls_model("initial-exec")]];
+// constinit: the compiler then knows there is no dynamic initialiser and reads the
+// variable directly, without a call through the TLS wrapper on every access.
+extern constinit thread_local ThreadState t_state [[gnu::tls_model("initial-exec")]];
 
 void* allocate_slow(std::size_t size, std::size_t align) noexcept;
 void deallocate_slow(void* p, std::size_t size, const OwnerTag* tag) noexcept;
+/// A small block of another thread's heap (the rx lcore allocated, the tx lcore frees):
+/// added to this thread's batch for that heap, pushed to it in one CAS every 32 blocks.
+void free_remote_small(void* p, const OwnerTag* tag) noexcept;
 
 }  // namespace detail
 
@@ -93,9 +98,14 @@ inline void* allocate(std::size_t size, std::size_t align = kDefaultAlign) noexc
 /// zero-size sentinel are ignored; a pointer ctxalloc does not own is misuse.
 inline void deallocate(void* p) noexcept {
   const OwnerTag* tag = SegmentMap::lookup(p);
-  detail::ThreadState& s = detail::t_state;
-  if (tag != nullptr && tag->owner == s.small_owner) [[likely]] {
-    s.heap->small().free_owned(p, tag);
+  const void* mine = detail::t_state.small_owner;
+  if (tag != nullptr && tag->owner == mine) [[likely]] {
+    // mine is this thread's front itself: no second load through the heap.
+    static_cast<SizeClassAllocator*>(const_cast<void*>(mine))->free_owned(p, tag);
+    return;
+  }
+  if (tag != nullptr && tag->kind == OwnerKind::size_class) {
+    detail::free_remote_small(p, tag);
     return;
   }
   detail::deallocate_slow(p, 0, tag);
@@ -105,9 +115,9 @@ inline void deallocate(void* p) noexcept {
 /// reported (wrong size).
 inline void deallocate(void* p, std::size_t size) noexcept {
   const OwnerTag* tag = SegmentMap::lookup(p);
-  detail::ThreadState& s = detail::t_state;
-  if (tag != nullptr && tag->owner == s.small_owner) [[likely]] {
-    s.heap->small().free_owned(p, tag, size);
+  const void* mine = detail::t_state.small_owner;
+  if (tag != nullptr && tag->owner == mine) [[likely]] {
+    static_cast<SizeClassAllocator*>(const_cast<void*>(mine))->free_owned(p, tag, size);
     return;
   }
   detail::deallocate_slow(p, size, tag);

@@ -24,6 +24,14 @@ ThreadHeap::ThreadHeap(SegmentSource& segments, GlobalHeap& global) noexcept
       segments_(segments),
       global_(global) {
   small_.set_user(this);
+  small_.set_refill_hook(RefillHook{
+      this, [](void* self) noexcept {
+        auto* h = static_cast<ThreadHeap*>(self);
+        void* chain = h->remote_small_.load(std::memory_order_relaxed);
+        if (chain != nullptr && chain != kClosed) {
+          h->drain_chain(h->remote_small_.exchange(nullptr, std::memory_order_acquire), true);
+        }
+      }});
 }
 
 ThreadHeap::~ThreadHeap() {
@@ -134,50 +142,48 @@ Block ThreadHeap::resize(void* p, const OwnerTag* tag, Layout new_layout, Move m
   return fresh;
 }
 
-void ThreadHeap::free_any(void* p) noexcept {
-  const OwnerTag* tag = SegmentMap::lookup(p);
-  if (tag != nullptr && owns_tag(tag)) {
-    free_owned(p, tag);
-    return;
-  }
-  misuses_.add(1);
-  report_misuse(Misuse::foreign_pointer, "thread_heap", "free_remote", p);
-}
-
-void ThreadHeap::drain_remote() noexcept {
-  void* b = remote_.load(std::memory_order_relaxed);
-  if (b == nullptr || b == kClosed) return;
-  b = remote_.exchange(nullptr, std::memory_order_acquire);
+void ThreadHeap::drain_chain(void* chain, bool small) noexcept {
   std::uint64_t n = 0;
-  while (b != nullptr) {
-    void* next = link_of(b);
-    free_any(b);
-    b = next;
+  while (chain != nullptr) {
+    void* next = link_of(chain);
+    if (small) {
+      small_.free_trusted(chain);  // checked against the live bitmap all the same
+    } else {
+      medium_.deallocate(Block{static_cast<std::byte*>(chain), 0}, 1);
+    }
+    chain = next;
     ++n;
   }
+  if (!small && medium_.free_region_count() > 1) return_free_medium_segments(1);
   remote_received_.add(n);
 }
 
-void ThreadHeap::push_remote(void* first, void* last) noexcept {
-  void* head = remote_.load(std::memory_order_relaxed);
+void ThreadHeap::drain_remote() noexcept {
+  for (std::atomic<void*>* stack : {&remote_small_, &remote_medium_}) {
+    void* head = stack->load(std::memory_order_relaxed);
+    if (head == nullptr || head == kClosed) continue;
+    drain_chain(stack->exchange(nullptr, std::memory_order_acquire), stack == &remote_small_);
+  }
+}
+
+void ThreadHeap::push_remote(void* first, void* last, bool small) noexcept {
+  std::atomic<void*>& stack = small ? remote_small_ : remote_medium_;
+  void* head = stack.load(std::memory_order_relaxed);
   for (;;) {
     if (head == kClosed) {
       std::lock_guard<std::mutex> guard(lock_);
       if (abandoned()) {
         // No owner: free directly, under the lock that stands in for one.
-        for (void* b = first; b != nullptr;) {
-          void* next = b == last ? nullptr : link_of(b);
-          free_any(b);
-          b = next;
-        }
+        link_of(last) = nullptr;
+        drain_chain(first, small);
         return;
       }
-      head = remote_.load(std::memory_order_relaxed);  // adopted meanwhile
+      head = stack.load(std::memory_order_relaxed);  // adopted meanwhile
       continue;
     }
     link_of(last) = head;
-    if (remote_.compare_exchange_weak(head, first, std::memory_order_release,
-                                      std::memory_order_relaxed)) {
+    if (stack.compare_exchange_weak(head, first, std::memory_order_release,
+                                    std::memory_order_relaxed)) {
       return;
     }
   }
@@ -186,20 +192,17 @@ void ThreadHeap::push_remote(void* first, void* last) noexcept {
 void ThreadHeap::abandon() noexcept {
   std::lock_guard<std::mutex> guard(lock_);
   drain_remote();
-  // Close the stack; whatever was pushed since the drain comes back with the close.
-  void* rest = remote_.exchange(kClosed, std::memory_order_acq_rel);
-  while (rest != nullptr) {
-    void* next = link_of(rest);
-    free_any(rest);
-    rest = next;
-  }
+  // Close the stacks; whatever was pushed since the drain comes back with the close.
+  drain_chain(remote_small_.exchange(kClosed, std::memory_order_acq_rel), true);
+  drain_chain(remote_medium_.exchange(kClosed, std::memory_order_acq_rel), false);
   trim();
   abandoned_.store(true, std::memory_order_release);
 }
 
 void ThreadHeap::adopt() noexcept {
   std::lock_guard<std::mutex> guard(lock_);
-  remote_.store(nullptr, std::memory_order_release);
+  remote_small_.store(nullptr, std::memory_order_release);
+  remote_medium_.store(nullptr, std::memory_order_release);
   abandoned_.store(false, std::memory_order_release);
 }
 

@@ -5,8 +5,9 @@
 // registered in the SegmentMap, so a free finds this heap from the pointer alone.
 //
 // Only the owner thread allocates and frees directly. Other threads hand blocks back
-// through remote_, a lock-free stack (one CAS per pushed batch) the owner drains on its
-// slow paths. At thread exit the heap is abandoned: the stack is closed, and frees that
+// through two lock-free stacks (one CAS per pushed batch), one for small and one for
+// medium blocks, which the owner drains when a size class runs dry and on its slow
+// paths. At thread exit the heap is abandoned: the stacks are closed, and frees that
 // arrive later go through lock_ directly into the heap, until a new thread adopts it.
 #pragma once
 
@@ -89,9 +90,11 @@ class ThreadHeap {
 
   // ----------------------------------------------------------------- any thread
   /// Hands a chain of this heap's blocks (first -> ... -> last, linked through their
-  /// first word) back from another thread. Lock-free while the heap has an owner; once
-  /// it is abandoned, the blocks are freed at once under the heap's lock.
-  void push_remote(void* first, void* last) noexcept;
+  /// first word), all small (size_class segments) or all medium, back from another
+  /// thread. The caller found each block's owner through the SegmentMap. Lock-free while
+  /// the heap has an owner; once it is abandoned, the blocks are freed at once under the
+  /// heap's lock.
+  void push_remote(void* first, void* last, bool small) noexcept;
 
   ThreadHeapStats stats() const noexcept;
   /// Owner thread (or a quiescent heap) only.
@@ -116,7 +119,6 @@ class ThreadHeap {
   Block allocate_medium(Layout layout) noexcept;
   bool add_medium_segment() noexcept;
   void return_free_medium_segments(std::size_t keep) noexcept;
-  void free_any(void* p) noexcept;  // a block of this heap, found again by lookup
   Block fallback(Layout layout) noexcept;
 
   // The medium segments' tag. Its owner is the tree (never the address of small_, which
@@ -133,8 +135,11 @@ class ThreadHeap {
   SegmentSource& segments_;
   GlobalHeap& global_;
 
-  // Blocks freed by other threads. kClosed once the heap is abandoned.
-  std::atomic<void*> remote_{nullptr};
+  void drain_chain(void* chain, bool small) noexcept;
+
+  // Blocks freed by other threads, small and medium. kClosed once the heap is abandoned.
+  alignas(64) std::atomic<void*> remote_small_{nullptr};
+  std::atomic<void*> remote_medium_{nullptr};
   std::atomic<bool> abandoned_{false};
   mutable std::mutex lock_;  // only while abandoned, and around abandon/adopt
 

@@ -1,0 +1,78 @@
+// Callgrind workloads of the switchable suite (see callgrind_main.h), one binary per
+// malloc peer like bench_switchable.
+#include "callgrind_main.h"
+#include "malloc_peer.h"
+#include "switchable_workloads.h"
+
+using namespace ctxalloc::bench;
+
+namespace {
+constexpr std::uint64_t kWarm = 100000;
+void thread_mode() {
+  ctxalloc::set_mode(ctxalloc::Mode::thread);
+}
+void nothing() {}
+}  // namespace
+
+extern "C" {
+
+[[gnu::noinline]] void ctxbench_malloc_pairs(std::uint64_t n) {
+  pairs_loop<MallocApi>(n);
+}
+[[gnu::noinline]] void ctxbench_malloc_batch(std::uint64_t n) {
+  batch_loop<MallocApi>(n);
+}
+
+// Producer/consumer: only the two halves are collected (ctxbench_<w>_*), so the
+// semaphores of the lock-step hand-over are left out.
+[[gnu::noinline]] void ctxbench_malloc_pc_produce(void** out, std::uint64_t first,
+                                                  std::uint64_t count) {
+  produce_chunk<MallocApi>(out, first, count);
+}
+[[gnu::noinline]] void ctxbench_malloc_pc_consume(void** in, std::uint64_t count) {
+  consume_chunk<MallocApi>(in, count);
+}
+[[gnu::noinline]] void run_malloc_pc(std::uint64_t n) {
+  producer_consumer_lockstep<MallocApi>(n, nothing, ctxbench_malloc_pc_produce,
+                                        ctxbench_malloc_pc_consume);
+}
+
+#if CTXBENCH_WITH_CTXALLOC
+[[gnu::noinline]] void ctxbench_ctxalloc_pairs(std::uint64_t n) {
+  pairs_loop<CtxallocApi>(n);
+}
+[[gnu::noinline]] void ctxbench_ctxalloc_batch(std::uint64_t n) {
+  batch_loop<CtxallocApi>(n);
+}
+[[gnu::noinline]] void ctxbench_ctxalloc_pc_produce(void** out, std::uint64_t first,
+                                                    std::uint64_t count) {
+  produce_chunk<CtxallocApi>(out, first, count);
+}
+[[gnu::noinline]] void ctxbench_ctxalloc_pc_consume(void** in, std::uint64_t count) {
+  consume_chunk<CtxallocApi>(in, count);
+}
+[[gnu::noinline]] void run_ctxalloc_pc(std::uint64_t n) {
+  producer_consumer_lockstep<CtxallocApi>(n, thread_mode, ctxbench_ctxalloc_pc_produce,
+                                          ctxbench_ctxalloc_pc_consume);
+}
+#endif
+
+}  // extern "C"
+
+int main(int argc, char** argv) {
+  if (!malloc_is_the_peer()) return 1;
+  // Warm up outside the measured functions: first pages, first segments, TLS set-up.
+  thread_mode();
+  batch_loop<MallocApi>(kWarm);
+#if CTXBENCH_WITH_CTXALLOC
+  batch_loop<CtxallocApi>(kWarm);
+#endif
+  return callgrind_main(argc, argv, {
+#if CTXBENCH_WITH_CTXALLOC
+    {"ctxalloc_pairs", ctxbench_ctxalloc_pairs}, {"ctxalloc_batch", ctxbench_ctxalloc_batch},
+        {"ctxalloc_pc", run_ctxalloc_pc},
+#endif
+        {"malloc_pairs", ctxbench_malloc_pairs}, {"malloc_batch", ctxbench_malloc_batch},
+        {"malloc_pc", run_malloc_pc},
+  });
+}
