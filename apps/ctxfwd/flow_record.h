@@ -29,20 +29,25 @@ struct FlowRecord {
   explicit FlowRecord(std::pmr::memory_resource* r) : samples(r), first_payload(r) {}
 
   /// The per-packet work. The first packet also copies its payload's first 64 bytes.
-  /// May throw std::bad_alloc; the record stays valid (the standard containers' strong
-  /// guarantee for push_back and assign).
+  /// May throw std::bad_alloc; the record is then only fit to be dropped (ctxfwd ends
+  /// the flow), its memory is still the flow's.
   void on_packet(std::uint32_t bytes, std::uint64_t tsc, std::span<const std::byte> payload,
                  bool first) {
     if (first) {
       const std::size_t n = std::min(payload.size(), kPayloadCopyBytes);
       first_payload.assign(reinterpret_cast<const char*>(payload.data()), n);
     }
-    if (samples.size() == kMaxSamples) samples.pop_front();
+    // The count is kept here: a deque's size() is computed from four iterators.
+    if (count == kMaxSamples)
+      samples.pop_front();
+    else
+      ++count;
     samples.push_back(PacketSample{tsc, bytes});
   }
 
   std::pmr::deque<PacketSample> samples;
   std::pmr::string first_payload;
+  std::uint32_t count = 0;  ///< samples.size()
 };
 
 }  // namespace ctxfwd

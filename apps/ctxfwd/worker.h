@@ -30,10 +30,12 @@
 
 namespace ctxfwd {
 
-/// Tx buffers are flushed and idle flows looked for this often (l2fwd drains every 100 us).
+/// Tx buffers are flushed and the idle sweep advances this often (l2fwd drains every
+/// 100 us).
 inline constexpr std::uint64_t kDrainUs = 100;
-/// At most this many flows expire per drain tick.
-inline constexpr unsigned kExpireBudget = 64;
+
+/// How many flow packets ahead the flows' memory is prefetched.
+inline constexpr unsigned kRecordPrefetchAhead = 4;
 
 /// What the rx lcore hands to the tx lcore with --pipeline, allocated from the rx lcore's
 /// flow allocator and freed by the tx lcore.
@@ -143,7 +145,7 @@ class Worker {
         poll(port, now, pipeline);
       if (now >= next_drain) {
         if (!pipeline) tx_.flush();
-        table_.expire(now, kExpireBudget);
+        table_.expire(now);
         next_drain = now + drain;
       }
     }
@@ -200,24 +202,60 @@ class Worker {
     tc.socket_id = st_.plan.socket;
     tc.max_flows = ac.max_flows;
     tc.idle_cycles = app_.opts.resolved_idle_timeout_ms() * (app_.tsc_hz / 1000);
+    tc.sweep_cycles = drain_cycles();
     return table_.init(tc, alloc_, c_);
   }
 
   std::uint64_t drain_cycles() const { return (app_.tsc_hz + 999999) / 1000000 * kDrainUs; }
 
+  // One rx burst: parse every packet, look the flow packets' keys up together, then do
+  // each packet's work in arrival order and hand it on.
   void poll(std::uint16_t port, std::uint64_t now, bool pipeline) {
     std::array<rte_mbuf*, kBurst> pkts;
     const std::uint16_t n = rte_eth_rx_burst(port, 0, pkts.data(), kBurst);
-    if (n == 0) return;
+    if (n > 0) process_burst(pkts.data(), n, port, now, pipeline);
+  }
+
+  // Everything ctxfwd does with a burst. Not inlined, so that bench/ctxfwd_callgrind.sh
+  // can count its instructions apart from the device's.
+  [[gnu::noinline]] void process_burst(rte_mbuf** pkts, std::uint16_t n, std::uint16_t port,
+                                       std::uint64_t now, bool pipeline) {
     c_.rx.add(n);
+    // The results are constructed in place: assigning parse()'s result into an array
+    // element would copy it out of a stack temporary and stall on store forwarding.
+    alignas(ParseResult) std::byte storage[kBurst * sizeof(ParseResult)];
+    auto* parsed = reinterpret_cast<ParseResult*>(storage);
+    std::array<const void*, kBurst> keys;
+    std::array<hash_sig_t, kBurst> sigs;
+    std::array<void*, kBurst> hints;
+    unsigned n_keys = 0;
+    for (std::uint16_t i = 0; i < n; ++i) {
+      if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+      const ParseResult* r = new (&parsed[i]) ParseResult(
+          parse(rte_pktmbuf_mtod(pkts[i], const std::byte*), rte_pktmbuf_data_len(pkts[i])));
+      if (r->status != Status::flow) continue;
+      sigs[n_keys] = FlowTable<A>::hash(r->key);
+      keys[n_keys++] = &r->key;
+    }
+    table_.lookup_burst(keys.data(), sigs.data(), n_keys, hints.data());
+    // The flows' memory is touched a few packets ahead, once their slots have arrived.
+    for (unsigned j = 0; j < n_keys && j < kRecordPrefetchAhead; ++j)
+      table_.prefetch(hints[j]);
     const std::uint16_t dst = app_.ports.dst[port];
     std::array<void*, kBurst> recs;
     unsigned n_recs = 0;
+    unsigned k = 0;
     for (std::uint16_t i = 0; i < n; ++i) {
-      if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
       rte_mbuf* m = pkts[i];
-      ParseResult r;
-      if (!admit(m, now, r)) {
+      const ParseResult& r = parsed[i];
+      void* hint = nullptr;
+      hash_sig_t sig = 0;
+      if (r.status == Status::flow) {
+        if (k + kRecordPrefetchAhead < n_keys) table_.prefetch(hints[k + kRecordPrefetchAhead]);
+        sig = sigs[k];
+        hint = hints[k++];
+      }
+      if (!admit(m, r, sig, now, hint)) {
         rte_pktmbuf_free(m);
       } else if (!pipeline) {
         if (app_.opts.mac_updating) rewrite_macs(m, dst, app_.ports.mac[dst]);
@@ -229,11 +267,8 @@ class Worker {
     if (n_recs > 0) hand_off(recs.data(), n_recs);
   }
 
-  // Parses a packet and does its flow's work; false when it is to be dropped (counted).
-  bool admit(rte_mbuf* m, std::uint64_t now, ParseResult& r) {
-    const auto* frame = rte_pktmbuf_mtod(m, const std::byte*);
-    const std::uint32_t len = rte_pktmbuf_data_len(m);
-    r = parse(frame, len);
+  // Counts a parsed packet and does its flow's work; false when it is to be dropped.
+  bool admit(rte_mbuf* m, const ParseResult& r, hash_sig_t sig, std::uint64_t now, void* hint) {
     switch (r.status) {
       case Status::malformed:
         c_.malformed_by[static_cast<std::size_t>(r.reason)].add(1);
@@ -245,7 +280,9 @@ class Worker {
       case Status::flow:
         break;
     }
-    return table_.on_packet(r, frame, len, now) == FlowVerdict::forward;
+    const auto* frame = rte_pktmbuf_mtod(m, const std::byte*);
+    return table_.on_packet(r, sig, frame, rte_pktmbuf_data_len(m), now, hint) ==
+           FlowVerdict::forward;
   }
 
   void* make_record(rte_mbuf* m, const ParseResult& r, std::uint16_t dst, std::uint64_t now) {
