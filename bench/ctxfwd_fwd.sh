@@ -67,6 +67,17 @@ for c in "${columns[@]}"; do
     "$(awk -v a="${med[$c]}" -v b="${med[testpmd]}" 'BEGIN{print a/b}')"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a/b}'; }
+# The load of a shared machine drifts during the script: the ratio within each repetition
+# (runs a minute apart at most) is steadier than a ratio of medians taken over all of them.
+echo "median over the repetitions of each one's ratio to testpmd:"
+declare -A paired
+for c in $allocs; do
+  read -r -a a <<<"${runs[$c]}"
+  read -r -a t <<<"${runs[testpmd]}"
+  paired[$c]=$(for ((i = 0; i < ${#a[@]}; i++)); do ratio "${a[i]}" "${t[i]}"; echo; done |
+    sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')
+  printf '  %-11s %sx\n' "$c" "${paired[$c]}"
+done
 [[ " $allocs " == *" malloc "* && " $allocs " == *" rte_malloc "* ]] &&
   echo "rte_malloc / malloc: $(ratio "${med[rte_malloc]}" "${med[malloc]}")"
 [[ " $allocs " == *" ctxalloc "* ]] &&
@@ -79,8 +90,10 @@ mkdir -p bench/results
   echo "  \"seconds_per_run\": $secs, \"reps\": $reps,"
   sep=""
   for c in "${columns[@]}"; do
-    printf '%s  "%s": {"median_pps": %s, "runs": [%s]}' "$sep" "$c" "${med[$c]}" \
-      "$(echo "${runs[$c]}" | xargs | tr ' ' ',')"
+    extra=""
+    [ "$c" = testpmd ] || extra=", \"median_paired_ratio_to_testpmd\": ${paired[$c]}"
+    printf '%s  "%s": {"median_pps": %s, "runs": [%s]%s}' "$sep" "$c" "${med[$c]}" \
+      "$(echo "${runs[$c]}" | xargs | tr ' ' ',')" "$extra"
     sep=$',\n'
   done
   printf '\n}\n'

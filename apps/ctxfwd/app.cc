@@ -182,7 +182,7 @@ bool all_finished(const App& app) {
 }
 
 // Sleeps in sigtimedwait until the next event: a stats line, the deadline, a check of
-// --max-packets and of failed lcores (every 10 ms), or a signal.
+// --max-packets and of failed lcores, or a signal.
 void main_loop(App& app) {
   const sigset_t signals = stop_signals();
   const double start = monotonic_seconds();
@@ -213,7 +213,9 @@ void main_loop(App& app) {
       print_stats_line(app, prev, now - start, stdout);
       next_stats += period * std::max(1.0, std::floor((now - next_stats) / period) + 1);
     }
-    const double wait = std::max(0.0, std::min({next_stats, deadline, now + 0.01}) - now);
+    // --max-packets is checked every 10 ms, failed lcores every 100 ms otherwise.
+    const double poll = app.opts.max_packets != 0 ? 0.01 : 0.1;
+    const double wait = std::max(0.0, std::min({next_stats, deadline, now + poll}) - now);
     timespec ts{};
     ts.tv_sec = static_cast<time_t>(wait);
     ts.tv_nsec = static_cast<long>((wait - static_cast<double>(ts.tv_sec)) * 1e9);
