@@ -11,7 +11,10 @@ allocs=${ALLOCS:-"rte_malloc malloc"}
 packets=${PACKETS:-50000}
 ninja -C "$build" apps/ctxfwd/ctxfwd apps/ctxgen/ctxgen >/dev/null
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# EAL leaves a runtime folder per --file-prefix (/var/run/dpdk as root): ours go too.
+rundir=/var/run/dpdk
+[ "$(id -u)" -eq 0 ] || rundir=${XDG_RUNTIME_DIR:-/tmp}/dpdk
+trap 'rm -rf "$work" "$rundir"/ctx*_$$_*' EXIT
 "$build/apps/ctxgen/ctxgen" --profile churn --flows $((packets / 10)) --packets "$packets" \
   --seed 1 --out "$work/churn.pcap" >/dev/null
 mkdir -p bench/results

@@ -18,7 +18,10 @@ ninja -C "$build" apps/ctxfwd/ctxfwd apps/ctxgen/ctxgen >/dev/null
 command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd not found (package dpdk)" >&2; exit 1; }
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# EAL leaves a runtime folder per --file-prefix (/var/run/dpdk as root): ours go too.
+rundir=/var/run/dpdk
+[ "$(id -u)" -eq 0 ] || rundir=${XDG_RUNTIME_DIR:-/tmp}/dpdk
+trap 'rm -rf "$work" "$rundir"/ctx*_$$_*' EXIT
 # Churn-heavy: 5,000 short TCP/UDP flows in 50,000 packets (a new flow every 10 packets,
 # 95 % of TCP flows closed by FIN/RST), the churn profile scaled to fit in mbufs: an
 # infinite_rx pcap keeps every packet of its file in an mbuf.

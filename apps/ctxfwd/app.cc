@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 
 #include "flow_alloc_dispatch.h"
@@ -273,7 +274,14 @@ void tear_down(App& app) {
     for (auto& st : app.lcores)
       if (st->plan.role == Role::pipeline_rx) rte_ring_free(st->ring);
     close_ports(app.ports);
+    // EAL leaves its runtime folder (config, fbarrays) behind; the one-off prefix of the
+    // embedded default is ours to remove, a prefix the user chose is not.
+    const std::string runtime = rte_eal_get_runtime_dir();
     rte_eal_cleanup();
+    if (app.eal.own_file_prefix) {
+      std::error_code ec;
+      std::filesystem::remove_all(runtime, ec);
+    }
   }
   remove_generated(app.input);
 }

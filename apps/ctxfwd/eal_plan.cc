@@ -144,7 +144,10 @@ std::string plan_eal(std::span<const std::string> eal, const EalArgScan& scan, b
                           " (once) -> tx " + devices.tx_pcap);
     }
     if (!scan.no_pci) out.args.emplace_back("--no-pci");
-    if (!scan.file_prefix) out.args.push_back("--file-prefix=ctxfwd-" + std::to_string(pid));
+    if (!scan.file_prefix) {
+      out.args.push_back("--file-prefix=ctxfwd-" + std::to_string(pid));
+      out.own_file_prefix = true;
+    }
   }
 
   const std::string need = std::to_string(need_mb);

@@ -57,6 +57,7 @@ struct EalPlan {
   std::vector<std::string> args;   ///< argv for rte_eal_init (argv[0] first)
   bool embedded = false;           ///< the embedded default's devices were added
   bool hugepages = false;          ///< EAL runs on hugepages
+  bool own_file_prefix = false;    ///< the --file-prefix was added here (removed at exit)
   std::vector<std::string> notes;  ///< one log line per decision
 };
 

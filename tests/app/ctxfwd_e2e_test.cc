@@ -57,12 +57,14 @@ class Ctxfwd : public ::testing::Test {
     const std::string name = "run" + std::to_string(runs_++);
     std::vector<std::string> argv{env_or_fail("CTXFWD_BIN")};
     argv.insert(argv.end(), eal.begin(), eal.end());
+    const std::string prefix = unique_prefix();
     argv.insert(argv.end(), {"--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry",
-                             "--file-prefix", unique_prefix(), "--"});
+                             "--file-prefix", prefix, "--"});
     argv.insert(argv.end(), app.begin(), app.end());
     argv.insert(argv.end(), {"--stats-json", dir_ / (name + ".json"), "--stats-period", "0"});
     AppRun r;
     r.proc = run_process(argv, dir_ / (name + ".txt"), 240s, signal_after, sig);
+    remove_eal_runtime_dir(prefix);
     EXPECT_FALSE(r.proc.timed_out) << r.proc.output;
     if (r.proc.status == 0) r.stats = read_json(dir_ / (name + ".json"));
     return r;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -94,6 +95,18 @@ inline ProcessResult run_process(const std::vector<std::string>& argv, const std
   ss << in.rdbuf();
   r.output = ss.str();
   return r;
+}
+
+/// Removes the runtime folder EAL leaves for `prefix` (/var/run/dpdk/PREFIX as root,
+/// else under $XDG_RUNTIME_DIR or /tmp), so that test runs leave nothing behind.
+inline void remove_eal_runtime_dir(const std::string& prefix) {
+  std::string base = "/var/run";
+  if (getuid() != 0) {
+    const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+    base = xdg != nullptr ? xdg : "/tmp";
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(base + "/dpdk/" + prefix, ec);
 }
 
 inline std::string env_or_fail(const char* name) {
