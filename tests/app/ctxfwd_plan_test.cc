@@ -137,6 +137,7 @@ TEST(CtxfwdEalPlan, HugepagesWhenEnoughAreFreeElseNoHuge) {
   EalPlan p;
   ASSERT_EQ(plan_eal(eal, scan, false, {}, plenty, 200, 42, p), "");
   EXPECT_TRUE(p.hugepages);
+  EXPECT_FALSE(p.own_file_prefix);
   EXPECT_EQ(p.args, eal);
 
   HugepageInfo few{128u << 20, 2u << 20, true};
@@ -169,6 +170,7 @@ TEST(CtxfwdEalPlan, EmbeddedDefaultAddsItsDevices) {
   EalPlan p;
   ASSERT_EQ(plan_eal(eal, scan_eal_args(eal), true, {"/t/in.pcap", ""}, none, 100, 7, p), "");
   EXPECT_TRUE(p.embedded);
+  EXPECT_TRUE(p.own_file_prefix);
   EXPECT_EQ(p.args,
             (std::vector<std::string>{"ctxfwd", "--vdev=net_pcap0,rx_pcap=/t/in.pcap,infinite_rx=1",
                                       "--vdev=net_null0,no-rx=1", "--no-pci",
