@@ -72,8 +72,9 @@ inline constexpr std::uint8_t kProtoUdp = 17;
 /// both directions of a conversation give the same key. Addresses are in network byte
 /// order (an IPv4 address fills the first 4 bytes, the rest is zero), ports in host order.
 /// The VLAN tags are not part of the key. No padding, so it can be hashed and compared as
-/// raw bytes (rte_hash does).
-struct FlowKey {
+/// raw bytes (rte_hash does). 8-byte aligned, so that a hash may read it in words
+/// (rte_hash_crc loads uint64_t; from a 2-byte-aligned key that is a misaligned load).
+struct alignas(8) FlowKey {
   std::array<std::uint8_t, 16> addr_lo{};
   std::array<std::uint8_t, 16> addr_hi{};
   std::uint16_t port_lo = 0;

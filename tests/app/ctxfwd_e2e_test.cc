@@ -1,0 +1,372 @@
+// ctxfwd end to end: the real binary on ctxgen captures (net_pcap rx from a finite pcap,
+// tx to a pcap), compared with the generator's own account of what it wrote (manifest
+// and --packet-log), never with ctxfwd's parser. Each run is its own process with its own
+// EAL: --no-huge, --no-shconf, --no-telemetry and a unique --file-prefix, so tests run in
+// parallel without root or hugepages.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ctxfwd_harness.h"
+
+namespace ctxfwd::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A generated capture and the generator's account of it.
+struct Input {
+  std::string pcap;
+  std::vector<Frame> frames;
+  std::vector<LogLine> log;
+  Json manifest;
+};
+
+// One ctxfwd run and what it left behind.
+struct AppRun {
+  ProcessResult proc;
+  Json stats;
+  std::vector<Frame> out;  // the tx pcap of port 0 (when there is one)
+};
+
+std::string unique_prefix() {
+  static std::atomic<int> n{0};
+  return "ctxfwd_e2e_" + std::to_string(getpid()) + "_" + std::to_string(n++);
+}
+
+class Ctxfwd : public ::testing::Test {
+ protected:
+  Input generate(const std::string& name, std::vector<std::string> args) {
+    Input in;
+    in.pcap = dir_ / (name + ".pcap");
+    args.insert(args.end(), {"--out", in.pcap, "--packet-log", dir_ / (name + ".log")});
+    if (!run_ctxgen(args, dir_ / (name + ".ctxgen.txt"))) return in;
+    in.frames = read_pcap(in.pcap);
+    in.log = read_packet_log(dir_ / (name + ".log"));
+    in.manifest = read_json(dir_ / (name + ".manifest.json"));
+    EXPECT_EQ(in.frames.size(), in.log.size());
+    return in;
+  }
+
+  // ctxfwd with `eal` (lcores and devices) plus the common test EAL arguments.
+  AppRun run(std::vector<std::string> eal, const std::vector<std::string>& app,
+             std::chrono::milliseconds signal_after = {}, int sig = 0) {
+    const std::string name = "run" + std::to_string(runs_++);
+    std::vector<std::string> argv{env_or_fail("CTXFWD_BIN")};
+    argv.insert(argv.end(), eal.begin(), eal.end());
+    const std::string prefix = unique_prefix();
+    argv.insert(argv.end(), {"--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry",
+                             "--file-prefix", prefix, "--"});
+    argv.insert(argv.end(), app.begin(), app.end());
+    argv.insert(argv.end(), {"--stats-json", dir_ / (name + ".json"), "--stats-period", "0"});
+    AppRun r;
+    r.proc = run_process(argv, dir_ / (name + ".txt"), 240s, signal_after, sig);
+    remove_eal_runtime_dir(prefix);
+    EXPECT_FALSE(r.proc.timed_out) << r.proc.output;
+    if (r.proc.status == 0) r.stats = read_json(dir_ / (name + ".json"));
+    return r;
+  }
+
+  // A single pcap port: rx from `in`, tx to a new pcap; stops after the whole input.
+  AppRun forward_pcap(const Input& in, std::vector<std::string> app,
+                      std::vector<std::string> lcores = {"-l", "0,1"}) {
+    const std::string out = dir_ / ("out" + std::to_string(runs_) + ".pcap");
+    lcores.push_back("--vdev=net_pcap0,rx_pcap=" + in.pcap + ",tx_pcap=" + out);
+    app.insert(app.end(), {"--max-packets", std::to_string(in.frames.size())});
+    AppRun r = run(lcores, app);
+    if (r.proc.status == 0) r.out = read_pcap(out);
+    return r;
+  }
+
+  TempDir dir_;
+  int runs_ = 0;
+};
+
+// The frames a run should forward: valid (flow and passthrough) ones, in order, and for
+// flows only those whose id `admit` accepts.
+template <class Admit>
+std::vector<const Frame*> expected_frames(const Input& in, Admit admit) {
+  std::vector<const Frame*> v;
+  for (std::size_t i = 0; i < in.log.size() && i < in.frames.size(); ++i) {
+    const LogLine& l = in.log[i];
+    if (l.cls == "passthrough" || (l.cls == "flow" && admit(l.flow))) v.push_back(&in.frames[i]);
+  }
+  return v;
+}
+std::vector<const Frame*> valid_frames(const Input& in) {
+  return expected_frames(in, [](long) { return true; });
+}
+
+// The MACs l2fwd writes: destination 02:00:00:00:00:<port>, source the tx port's.
+std::vector<std::uint8_t> tx_port_mac(const AppRun& r, unsigned port) {
+  const json_t* ports = json_object_get(r.stats.get(), "ports");
+  for (std::size_t i = 0; ports != nullptr && i < json_array_size(ports); ++i) {
+    const json_t* p = json_array_get(ports, i);
+    if (json_u64(p, {"port"}) == port) return parse_mac(json_str(p, "mac"));
+  }
+  ADD_FAILURE() << "no port " << port << " in the summary";
+  return {};
+}
+
+// `out` equals `want` frame by frame; with `rewrite`, apart from the MACs, which must be
+// l2fwd's for tx port `port`.
+void expect_forwarded(const AppRun& r, const std::vector<Frame>& out,
+                      const std::vector<const Frame*>& want, bool rewrite, unsigned port = 0) {
+  ASSERT_EQ(out.size(), want.size());
+  const std::vector<std::uint8_t> src =
+      rewrite ? tx_port_mac(r, port) : std::vector<std::uint8_t>{};
+  const std::vector<std::uint8_t> dst{0x02, 0, 0, 0, 0, static_cast<std::uint8_t>(port)};
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const Frame& o = out[i];
+    const Frame& w = *want[i];
+    ASSERT_EQ(o.size(), w.size()) << "frame " << i;
+    if (!rewrite) {
+      ASSERT_TRUE(o == w) << "frame " << i << " differs";
+      continue;
+    }
+    ASSERT_TRUE(std::equal(dst.begin(), dst.end(), o.begin())) << "dst MAC of frame " << i;
+    ASSERT_TRUE(std::equal(src.begin(), src.end(), o.begin() + 6)) << "src MAC of frame " << i;
+    ASSERT_TRUE(std::equal(o.begin() + 12, o.end(), w.begin() + 12)) << "frame " << i << " differs";
+  }
+}
+
+// The summary's counts against the generator's manifest, for a run over all of `in` with
+// a long idle timeout (no flow expires).
+void expect_counts_match_manifest(const AppRun& r, const Input& in) {
+  const json_t* s = r.stats.get();
+  const json_t* m = in.manifest.get();
+  EXPECT_EQ(json_u64(s, {"rx_packets"}), json_u64(m, {"packets"}));
+  EXPECT_EQ(json_u64(s, {"tx_packets"}), json_u64(m, {"valid_packets"}));
+  EXPECT_EQ(json_u64(s, {"passthrough"}), json_u64(m, {"passthrough_packets"}));
+  EXPECT_EQ(json_u64(s, {"malformed"}), json_u64(m, {"malformed_packets"}));
+  EXPECT_EQ(json_u64(s, {"dropped"}), json_u64(m, {"malformed_packets"}));
+  const json_t* kinds = json_object_get(m, "malformed_by_kind");
+  const char* kind = nullptr;
+  const json_t* n = nullptr;
+  json_object_foreach(const_cast<json_t*>(kinds), kind, n) {
+    EXPECT_EQ(json_u64(s, {"malformed_by_reason", kind}),
+              static_cast<std::uint64_t>(json_integer_value(n)))
+        << kind;
+  }
+  EXPECT_EQ(json_u64(s, {"flows_created"}), json_u64(m, {"flows"}));
+  EXPECT_EQ(json_u64(s, {"flows_ended"}),
+            json_u64(m, {"flow_stats", "ended_fin"}) + json_u64(m, {"flow_stats", "ended_rst"}));
+  EXPECT_EQ(json_u64(s, {"flows_expired"}), 0u);
+  EXPECT_EQ(json_u64(s, {"flows_live"}), json_u64(m, {"flow_stats", "open_at_end"}));
+  EXPECT_EQ(json_u64(s, {"alloc_failures"}), 0u);
+}
+
+// Every flow context came back: bytes in use at the end equal those at the start, on
+// every lcore, and something was allocated on the way.
+void expect_memory_returned(const AppRun& r) {
+  const json_t* s = r.stats.get();
+  EXPECT_EQ(json_u64(s, {"bytes_in_use"}), json_u64(s, {"bytes_in_use_start"}));
+  const json_t* lcores = json_object_get(s, "lcores");
+  ASSERT_GT(json_array_size(lcores), 0u);
+  std::uint64_t peak = 0;
+  for (std::size_t i = 0; i < json_array_size(lcores); ++i) {
+    const json_t* l = json_array_get(lcores, i);
+    EXPECT_EQ(json_u64(l, {"bytes_in_use"}), json_u64(l, {"bytes_in_use_start"}));
+    peak += json_u64(l, {"peak_bytes"});
+  }
+  EXPECT_GT(peak, 0u);
+}
+
+TEST_F(Ctxfwd, ForwardsValidPacketsWithRewrittenMacsForEachFlowAllocator) {
+  const Input in = generate("mixed", {"--profile", "mixed", "--seed", "3"});
+  ASSERT_FALSE(in.frames.empty());
+  std::map<std::string, std::vector<Frame>> outputs;
+  for (const char* kind : {"rte_malloc", "malloc"}) {
+    SCOPED_TRACE(kind);
+    const AppRun r = forward_pcap(in, {"--flow-alloc", kind});
+    ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+    EXPECT_EQ(json_str(r.stats.get(), "flow_alloc"), kind);
+    expect_forwarded(r, r.out, valid_frames(in), true);
+    expect_counts_match_manifest(r, in);
+    expect_memory_returned(r);
+    EXPECT_EQ(json_u64(r.stats.get(), {"cross_lcore_frees"}), 0u);
+    outputs[kind] = r.out;
+  }
+  EXPECT_TRUE(outputs["rte_malloc"] == outputs["malloc"]);
+}
+
+TEST_F(Ctxfwd, NoMacUpdatingForwardsFramesUnchanged) {
+  const Input in = generate("default", {"--profile", "default", "--seed", "5"});
+  const AppRun r = forward_pcap(in, {"--no-mac-updating"});
+  ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+  expect_forwarded(r, r.out, valid_frames(in), false);
+  expect_counts_match_manifest(r, in);
+}
+
+TEST_F(Ctxfwd, PipelineGivesTheSameOutputWithCrossLcoreFrees) {
+  const Input in = generate("mixed", {"--profile", "mixed", "--seed", "4"});
+  const AppRun direct = forward_pcap(in, {});
+  ASSERT_EQ(direct.proc.status, 0) << direct.proc.output;
+  for (const char* kind : {"rte_malloc", "malloc"}) {
+    SCOPED_TRACE(kind);
+    // Main lcore and rx lcore share core 0, the tx lcore has core 1.
+    const AppRun r =
+        forward_pcap(in, {"--pipeline", "--flow-alloc", kind}, {"--lcores", "0@0,1@0,2@1"});
+    ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+    EXPECT_TRUE(r.out == direct.out);
+    expect_counts_match_manifest(r, in);
+    expect_memory_returned(r);
+    const json_t* s = r.stats.get();
+    // One record per forwarded packet, each freed on the tx lcore.
+    EXPECT_EQ(json_u64(s, {"pipeline_records"}), json_u64(s, {"tx_packets"}));
+    EXPECT_EQ(json_u64(s, {"cross_lcore_frees"}), json_u64(s, {"tx_packets"}));
+    EXPECT_TRUE(json_bool(s, "pipeline"));
+  }
+}
+
+TEST_F(Ctxfwd, IdleFlowsExpire) {
+  const Input in = generate("default", {"--profile", "default", "--seed", "6"});
+  const std::string out = dir_ / "idle-out.pcap";
+  // Runs on after the input ends, so that every flow still open goes idle and expires.
+  const AppRun r = run({"-l", "0,1", "--vdev=net_pcap0,rx_pcap=" + in.pcap + ",tx_pcap=" + out},
+                       {"--idle-timeout-ms", "100", "--duration", "2"});
+  ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+  const json_t* s = r.stats.get();
+  const json_t* m = in.manifest.get();
+  EXPECT_EQ(json_u64(s, {"rx_packets"}), json_u64(m, {"packets"}));
+  EXPECT_EQ(json_u64(s, {"flows_live"}), 0u);
+  // FIN/RST ends exactly the manifest's closing flows; every other flow expired. (A stall
+  // of the loaded machine longer than 100 ms could split a flow in two: created may then
+  // exceed the manifest's count, but the balance holds.)
+  const std::uint64_t ended =
+      json_u64(m, {"flow_stats", "ended_fin"}) + json_u64(m, {"flow_stats", "ended_rst"});
+  EXPECT_EQ(json_u64(s, {"flows_ended"}), ended);
+  EXPECT_GE(json_u64(s, {"flows_created"}), json_u64(m, {"flows"}));
+  EXPECT_EQ(json_u64(s, {"flows_expired"}), json_u64(s, {"flows_created"}) - ended);
+  EXPECT_GE(json_u64(s, {"flows_expired"}), json_u64(m, {"flow_stats", "open_at_end"}));
+  expect_memory_returned(r);
+}
+
+TEST_F(Ctxfwd, FloodIsBoundedByMaxFlowsAndAdmittedFlowsKeepForwarding) {
+  // 20,000 flows of 2-3 packets, 4,096 open at once, none ending.
+  const Input in =
+      generate("flood", {"--profile", "flood", "--flows", "20000", "--packets", "50000"});
+  constexpr long kMaxFlows = 1000;
+  constexpr std::uint64_t kBudget = 4096;
+  const AppRun r = forward_pcap(in, {"--max-flows", std::to_string(kMaxFlows),
+                                     "--flow-context-bytes", std::to_string(kBudget)});
+  ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+  // Flows are numbered by their first packet: the first 1,000 are admitted, all later
+  // ones are dropped (drop, not evict), and the admitted ones forward every packet.
+  const auto admitted = expected_frames(in, [](long flow) { return flow < kMaxFlows; });
+  expect_forwarded(r, r.out, admitted, true);
+  const json_t* s = r.stats.get();
+  EXPECT_EQ(json_u64(s, {"flows_created"}), static_cast<std::uint64_t>(kMaxFlows));
+  EXPECT_EQ(json_u64(s, {"flows_live"}), static_cast<std::uint64_t>(kMaxFlows));
+  EXPECT_EQ(json_u64(s, {"dropped_by_reason", "flow_table_full"}),
+            in.frames.size() - admitted.size());
+  EXPECT_EQ(json_u64(s, {"tx_packets"}), admitted.size());
+  EXPECT_EQ(json_u64(s, {"alloc_failures"}), 0u);
+  // The bound: never more than max_flows x the per-flow budget, on the lcore.
+  const json_t* lcore = json_array_get(json_object_get(s, "lcores"), 0);
+  EXPECT_LE(json_u64(lcore, {"peak_bytes"}), kMaxFlows * kBudget);
+  EXPECT_GT(json_u64(lcore, {"peak_bytes"}), 0u);
+  EXPECT_EQ(json_u64(s, {"memory_bound_bytes"}), kMaxFlows * kBudget);
+  expect_memory_returned(r);
+}
+
+TEST_F(Ctxfwd, RefusedFlowMemoryIsCountedAndThePacketsDropped) {
+  const Input in = generate("default", {"--profile", "default", "--seed", "8"});
+  // 256 bytes cannot hold a deque's first node (512 B): every flow's memory is refused.
+  const AppRun r = forward_pcap(in, {"--flow-context-bytes", "256"});
+  ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+  const json_t* s = r.stats.get();
+  const json_t* m = in.manifest.get();
+  EXPECT_EQ(json_u64(s, {"tx_packets"}), json_u64(m, {"passthrough_packets"}));
+  EXPECT_EQ(json_u64(s, {"dropped_by_reason", "flow_alloc_failed"}), json_u64(m, {"flow_packets"}));
+  EXPECT_EQ(json_u64(s, {"flows_failed"}), json_u64(m, {"flow_packets"}));
+  EXPECT_EQ(json_u64(s, {"flows_created"}), 0u);
+  EXPECT_GE(json_u64(s, {"alloc_failures"}), json_u64(m, {"flow_packets"}));
+  EXPECT_EQ(json_u64(s, {"bytes_in_use"}), 0u);
+}
+
+TEST_F(Ctxfwd, TwoPortsOnTwoLcoresForwardToEachOther) {
+  const Input a = generate("a", {"--profile", "default", "--seed", "11"});
+  const Input b = generate("b", {"--profile", "default", "--seed", "12"});
+  const std::string out_a = dir_ / "two-a.pcap";
+  const std::string out_b = dir_ / "two-b.pcap";
+  const std::string total = std::to_string(a.frames.size() + b.frames.size());
+  const AppRun r =
+      run({"--lcores", "0@0,1@0,2@1", "--vdev=net_pcap0,rx_pcap=" + a.pcap + ",tx_pcap=" + out_a,
+           "--vdev=net_pcap1,rx_pcap=" + b.pcap + ",tx_pcap=" + out_b},
+          {"--max-packets", total, "--portmap", "(0,1)"});
+  ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+  // Port 0's packets leave by port 1 and the other way round.
+  expect_forwarded(r, read_pcap(out_b), valid_frames(a), true, 1);
+  expect_forwarded(r, read_pcap(out_a), valid_frames(b), true, 0);
+  const json_t* lcores = json_object_get(r.stats.get(), "lcores");
+  ASSERT_EQ(json_array_size(lcores), 2u);
+  for (std::size_t i = 0; i < 2; ++i)
+    EXPECT_GT(json_u64(json_array_get(lcores, i), {"rx_packets"}), 0u) << "lcore " << i;
+  EXPECT_EQ(json_u64(r.stats.get(), {"flows_created"}),
+            json_u64(a.manifest.get(), {"flows"}) + json_u64(b.manifest.get(), {"flows"}));
+  expect_memory_returned(r);
+}
+
+TEST_F(Ctxfwd, EmbeddedDefaultWithGivenCaptures) {
+  const Input in = generate("default", {"--profile", "default", "--seed", "9"});
+  const std::string out = dir_ / "embedded-out.pcap";
+  // No device for EAL: ctxfwd adds its own (net_pcap rx -> tx once) and stops at the end.
+  const AppRun r = run({"-l", "0,1"}, {"--rx-pcap", in.pcap, "--tx-pcap", out});
+  ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+  EXPECT_TRUE(json_bool(r.stats.get(), "embedded_default"));
+  EXPECT_FALSE(json_bool(r.stats.get(), "hugepages"));
+  EXPECT_EQ(json_str(r.stats.get(), "stop_reason"), "max-packets");
+  expect_forwarded(r, read_pcap(out), valid_frames(in), true);
+  expect_counts_match_manifest(r, in);
+}
+
+TEST_F(Ctxfwd, EmbeddedDefaultGeneratesAndReplaysUntilSigterm) {
+  // Nothing but lcores: ctxgen traffic, replayed forever to net_null, until SIGTERM.
+  const AppRun r = run({"-l", "0,1"}, {}, 2500ms, SIGTERM);
+  ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+  const json_t* s = r.stats.get();
+  EXPECT_TRUE(json_bool(s, "embedded_default"));
+  EXPECT_EQ(json_str(s, "stop_reason"), "SIGTERM");
+  // The default profile is 2,000 packets; replayed, far more go through.
+  EXPECT_GT(json_u64(s, {"rx_packets"}), 2000u);
+  EXPECT_EQ(json_u64(s, {"rx_packets"}), json_u64(s, {"tx_packets"}) + json_u64(s, {"dropped"}));
+  EXPECT_GT(json_u64(s, {"flows_ended"}), 0u);
+  EXPECT_GT(json_u64(s, {"malformed"}), 0u);
+  expect_memory_returned(r);
+  EXPECT_NE(r.proc.output.find("embedded default input: ctxgen profile default"), std::string::npos)
+      << r.proc.output;
+}
+
+TEST_F(Ctxfwd, CtxallocFlowAllocatorIsRefusedUntilWired) {
+  const AppRun r = run({"-l", "0,1"}, {"--flow-alloc", "ctxalloc"});
+  EXPECT_EQ(r.proc.status, 1) << r.proc.output;
+  EXPECT_NE(r.proc.output.find("--flow-alloc ctxalloc: not yet available"), std::string::npos)
+      << r.proc.output;
+  // Refused before EAL starts: no device was probed.
+  EXPECT_EQ(r.proc.output.find("EAL:"), std::string::npos) << r.proc.output;
+}
+
+TEST_F(Ctxfwd, BadCommandLinesAreRefusedBeforeEal) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--duration", "soon"}, "--duration: 'soon' is not a number of seconds"},
+      {{"--flow-alloc", "jemalloc"}, "--flow-alloc: 'jemalloc' is not one of"},
+      {{"--portmap", "(0,1),(1,2)"}, "appears in two pairs"},
+      {{"--max-flows", "0"}, "--max-flows: '0' is not a whole number in [1,"},
+      {{"--ring-size", "1000"}, "not a power of two"},
+      {{"--config", "/nonexistent/ctxalloc.ini"}, "cannot read"},
+      {{"--frobnicate"}, "unknown option '--frobnicate'"},
+  };
+  for (const auto& [args, message] : cases) {
+    const AppRun r = run({"-l", "0,1"}, args);
+    EXPECT_EQ(r.proc.status, 2) << r.proc.output;
+    EXPECT_NE(r.proc.output.find(message), std::string::npos) << r.proc.output;
+    EXPECT_EQ(r.proc.output.find("EAL:"), std::string::npos) << r.proc.output;
+  }
+}
+
+}  // namespace
+}  // namespace ctxfwd::testing
