@@ -16,7 +16,7 @@ namespace ctxalloc {
 
 template <>
 struct TestPeer<ContextAllocator> {
-  static ContextKind& tag(ContextAllocator& c) { return c.kind_; }
+  static ContextKind& tag(ContextAllocator& c) { return c.tag_; }
   static const std::byte*& recent(ContextAllocator& c) { return c.recent_; }
   static Counter& released_by_reset(ContextAllocator& c) { return c.released_by_reset_; }
   static const BitSetAllocator& bitset(const ContextAllocator& c) { return c.bitset_; }

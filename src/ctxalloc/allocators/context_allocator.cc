@@ -112,13 +112,13 @@ ContextAllocator::ConfigError ContextAllocator::validate(Lifetime lifetime, Bloc
 
 ContextAllocator::ContextAllocator(Lifetime lifetime, Block region,
                                    const ContextOptions& options) noexcept
-    : kind_(ContextKind::none),
+    : tag_(ContextKind::bump),
       lifetime_(lifetime),
       config_error_(validate(lifetime, region, options)),
       bitset_block_size_(options.bitset_block_size),
       tree_config_(options.tree.value_or(tree_config_for(region.size))) {
   if (config_error_ == ConfigError::none) {
-    kind_ = kind_for(lifetime);
+    tag_ = kind_for(lifetime);
     region_ = region;
   } else {
     report_misuse(Misuse::bad_argument, "context", "construct", region.ptr);
@@ -131,37 +131,23 @@ ContextAllocator::~ContextAllocator() {
 }
 
 void ContextAllocator::construct() noexcept {
-  switch (kind_) {
-    case ContextKind::bump:
-      std::construct_at(&bump_, region_);
-      return;
-    case ContextKind::bitset:
-      std::construct_at(&bitset_, region_, bitset_block_size_);
-      return;
-    case ContextKind::tree:
-      std::construct_at(&tree_, region_, tree_config_);
-      return;
-    case ContextKind::none:
-      break;
+  if (tag_ == ContextKind::bitset) {
+    std::construct_at(&bitset_, region_, bitset_block_size_);
+  } else if (tag_ == ContextKind::tree) {
+    std::construct_at(&tree_, region_, tree_config_);
+  } else {
+    std::construct_at(&bump_, region_);  // an empty region_ when the configuration was refused
   }
-  std::construct_at(&none_);
 }
 
 void ContextAllocator::destroy() noexcept {
-  switch (kind_) {
-    case ContextKind::bump:
-      std::destroy_at(&bump_);
-      return;
-    case ContextKind::bitset:
-      std::destroy_at(&bitset_);
-      return;
-    case ContextKind::tree:
-      std::destroy_at(&tree_);
-      return;
-    case ContextKind::none:
-      break;
+  if (tag_ == ContextKind::bitset) {
+    std::destroy_at(&bitset_);
+  } else if (tag_ == ContextKind::tree) {
+    std::destroy_at(&tree_);
+  } else {
+    std::destroy_at(&bump_);
   }
-  std::destroy_at(&none_);
 }
 
 void ContextAllocator::reset() noexcept {
@@ -189,55 +175,29 @@ void ContextAllocator::reset() noexcept {
 }
 
 Block ContextAllocator::grow(Block block, Layout new_layout, Move move) noexcept {
-  switch (kind_) {
-    case ContextKind::bump: {
-      const Block b = bump_.grow(block, new_layout, move);
-      note_bump_result(b);
-      return b;
-    }
-    case ContextKind::bitset:
-      return bitset_.grow(block, new_layout, move);
-    case ContextKind::tree:
-      return tree_.grow(block, new_layout, move);
-    case ContextKind::none:
-      break;
+  if (tag_ == ContextKind::bump) {
+    const Block b = bump_.grow(block, new_layout, move);
+    note_bump_result(b);
+    return b;
   }
-  return none_.grow(block, new_layout, move);
+  if (tag_ == ContextKind::bitset) return bitset_.grow(block, new_layout, move);
+  return tree_.grow(block, new_layout, move);
 }
 
 Block ContextAllocator::shrink(Block block, Layout new_layout, Move move) noexcept {
-  switch (kind_) {
-    case ContextKind::bump: {
-      const Block b = bump_.shrink(block, new_layout, move);
-      note_bump_result(b);
-      return b;
-    }
-    case ContextKind::bitset:
-      return bitset_.shrink(block, new_layout, move);
-    case ContextKind::tree:
-      return tree_.shrink(block, new_layout, move);
-    case ContextKind::none:
-      break;
+  if (tag_ == ContextKind::bump) {
+    const Block b = bump_.shrink(block, new_layout, move);
+    note_bump_result(b);
+    return b;
   }
-  return none_.shrink(block, new_layout, move);
+  if (tag_ == ContextKind::bitset) return bitset_.shrink(block, new_layout, move);
+  return tree_.shrink(block, new_layout, move);
 }
 
 Stats ContextAllocator::stats() const noexcept {
-  Stats s;
-  switch (kind_) {
-    case ContextKind::bump:
-      s = bump_.stats();
-      break;
-    case ContextKind::bitset:
-      s = bitset_.stats();
-      break;
-    case ContextKind::tree:
-      s = tree_.stats();
-      break;
-    case ContextKind::none:
-      s = none_.stats();
-      break;
-  }
+  Stats s = tag_ == ContextKind::bump     ? bump_.stats()
+            : tag_ == ContextKind::bitset ? bitset_.stats()
+                                          : tree_.stats();
   const Stats r = retired_.snapshot();
   s.allocations += r.allocations;
   s.deallocations += r.deallocations;
@@ -250,15 +210,20 @@ Stats ContextAllocator::stats() const noexcept {
 }
 
 CheckResult ContextAllocator::check_own() const {
-  const auto tag = static_cast<unsigned>(kind_);
-  CTXALLOC_INVARIANT(tag <= static_cast<unsigned>(ContextKind::none), "context: tag ", tag,
+  const auto tag = static_cast<unsigned>(tag_);
+  CTXALLOC_INVARIANT(tag <= static_cast<unsigned>(ContextKind::tree), "context: tag ", tag,
                      " names no allocator");
-  const ContextKind want =
-      config_error_ == ConfigError::none ? kind_for(lifetime_) : ContextKind::none;
-  CTXALLOC_INVARIANT(kind_ == want, "context: runs a ", ctxalloc::to_string(kind_),
+  const bool refused = config_error_ != ConfigError::none;
+  const ContextKind want = refused ? ContextKind::bump : kind_for(lifetime_);
+  CTXALLOC_INVARIANT(tag_ == want, "context: runs a ", ctxalloc::to_string(tag_),
                      " allocator but its lifetime ", ctxalloc::to_string(lifetime_), " asks for ",
                      ctxalloc::to_string(want));
-  switch (kind_) {
+  if (refused) {
+    CTXALLOC_INVARIANT(region_.ptr == nullptr && region_.size == 0 && bump_.capacity() == 0,
+                       "context: refused configuration but a region ", region_.ptr, " + ",
+                       region_.size);
+  }
+  switch (tag_) {
     case ContextKind::bump:
       CTXALLOC_INVARIANT(bump_.region() == region_, "context: the bump allocator manages ",
                          bump_.region().ptr, " + ", bump_.region().size, ", not the region ",
@@ -288,9 +253,7 @@ CheckResult ContextAllocator::check_own() const {
                          tree_config_.max_class());
       break;
     case ContextKind::none:
-      CTXALLOC_INVARIANT(region_.ptr == nullptr && region_.size == 0,
-                         "context: refused configuration but a region ", region_.ptr);
-      break;
+      break;  // excluded above
   }
   const Stats r = retired_.snapshot();
   CTXALLOC_INVARIANT(r.allocations == 0 || resets_.get() != 0, "context: ", r.allocations,
@@ -304,22 +267,10 @@ CheckResult ContextAllocator::check_own() const {
 CheckResult ContextAllocator::check_invariants() const {
   // The tag first: with a bad tag, asking the union's member would read the wrong one.
   if (CheckResult r = check_own(); !r) return r;
-  CheckResult inner = CheckResult::ok();
-  switch (kind_) {
-    case ContextKind::bump:
-      inner = bump_.check_invariants();
-      break;
-    case ContextKind::bitset:
-      inner = bitset_.check_invariants();
-      break;
-    case ContextKind::tree:
-      inner = tree_.check_invariants();
-      break;
-    case ContextKind::none:
-      inner = none_.check_invariants();
-      break;
-  }
-  if (!inner) return check_fail("context(", ctxalloc::to_string(kind_), "): ", inner.error());
+  const CheckResult inner = tag_ == ContextKind::bump     ? bump_.check_invariants()
+                            : tag_ == ContextKind::bitset ? bitset_.check_invariants()
+                                                          : tree_.check_invariants();
+  if (!inner) return check_fail("context(", ctxalloc::to_string(tag_), "): ", inner.error());
   const Stats s = stats();
   CTXALLOC_INVARIANT(s.peak_bytes >= s.bytes_in_use, "context: peak ", s.peak_bytes,
                      " below bytes in use ", s.bytes_in_use);
