@@ -15,7 +15,8 @@
 // Requests the context cannot serve fail (a null Block, counted): the tree's requests
 // above its largest class are refused, not sent elsewhere, because the switchable layer
 // decides where a context's overflow goes (the thread heap, counted as a spill).
-// One owner thread; stats() may be read from any.
+// One owner thread; stats() may be read from any, except while reset() rebuilds the
+// running allocator (the counters it reads are being reconstructed).
 #pragma once
 
 #include <cstddef>
