@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the build into a scratch folder and builds a small program against it with
-# nothing but `pkg-config --cflags --libs ctxalloc`, as a user outside the tree would
-# (in C++, or in C for a .c source).
+# nothing but `pkg-config --cflags --libs ctxalloc`, as a user outside the tree would.
+# A .c source is built as C11 with cc (the C API), anything else as C++20.
 set -euo pipefail
 build=$1
 src=$2
