@@ -69,6 +69,13 @@ const char* ContextAllocator::to_string(ConfigError e) noexcept {
   return "unknown error";
 }
 
+Block ContextAllocator::tree_region_of(Block region) noexcept {
+  const std::byte* object = tree_object_at(region);
+  const std::size_t taken = static_cast<std::size_t>(object - region.ptr) + tree_object_bytes();
+  if (taken >= region.size) return Block{};
+  return Block{region.ptr + taken, region.size - taken};
+}
+
 TreeConfig ContextAllocator::tree_config_for(std::size_t region_size) noexcept {
   constexpr std::size_t kMin = TreeConfig::kMinGranule;
   // The most classes a config may have, from the smallest class up.
@@ -100,7 +107,9 @@ ContextAllocator::ConfigError ContextAllocator::validate(Lifetime lifetime, Bloc
       }
     case ContextKind::tree: {
       const TreeConfig cfg = options.tree.value_or(tree_config_for(region.size));
-      return tree_usable_bytes(region, cfg.min_class()) < cfg.max_class()
+      const Block tree_region = tree_region_of(region);
+      return tree_region.ptr == nullptr ||
+                     tree_usable_bytes(tree_region, cfg.min_class()) < cfg.max_class()
                  ? ConfigError::region_too_small
                  : ConfigError::none;
     }
@@ -134,7 +143,8 @@ void ContextAllocator::construct() noexcept {
   if (tag_ == ContextKind::bitset) {
     std::construct_at(&bitset_, region_, bitset_block_size_);
   } else if (tag_ == ContextKind::tree) {
-    std::construct_at(&tree_, region_, tree_config_);
+    tree_ = std::construct_at(reinterpret_cast<ContextTree*>(tree_object_at(region_)),
+                              tree_region_of(region_), tree_config_);
   } else {
     std::construct_at(&bump_, region_);  // an empty region_ when the configuration was refused
   }
@@ -144,7 +154,7 @@ void ContextAllocator::destroy() noexcept {
   if (tag_ == ContextKind::bitset) {
     std::destroy_at(&bitset_);
   } else if (tag_ == ContextKind::tree) {
-    std::destroy_at(&tree_);
+    std::destroy_at(tree_);
   } else {
     std::destroy_at(&bump_);
   }
@@ -167,8 +177,9 @@ void ContextAllocator::reset() noexcept {
   released_by_reset_.add(dropped);
   resets_.add(1);
   // Building afresh costs the metadata only: the bump allocator stores three pointers,
-  // the bit set clears its two bit sets, the tree clears its granule map and files one
-  // span (its red-black trees use normal-link hooks, so dropping them is O(1)).
+  // the bit set clears its two bit sets, the tree rebuilds its object (~2 KiB of empty
+  // tree headers), clears its granule map and files one span (its red-black trees use
+  // normal-link hooks, so dropping them is O(1)).
   destroy();
   construct();
   recent_ = nullptr;
@@ -181,7 +192,7 @@ Block ContextAllocator::grow(Block block, Layout new_layout, Move move) noexcept
     return b;
   }
   if (tag_ == ContextKind::bitset) return bitset_.grow(block, new_layout, move);
-  return tree_.grow(block, new_layout, move);
+  return tree_->grow(block, new_layout, move);
 }
 
 Block ContextAllocator::shrink(Block block, Layout new_layout, Move move) noexcept {
@@ -191,13 +202,13 @@ Block ContextAllocator::shrink(Block block, Layout new_layout, Move move) noexce
     return b;
   }
   if (tag_ == ContextKind::bitset) return bitset_.shrink(block, new_layout, move);
-  return tree_.shrink(block, new_layout, move);
+  return tree_->shrink(block, new_layout, move);
 }
 
 Stats ContextAllocator::stats() const noexcept {
   Stats s = tag_ == ContextKind::bump     ? bump_.stats()
             : tag_ == ContextKind::bitset ? bitset_.stats()
-                                          : tree_.stats();
+                                          : tree_->stats();
   const Stats r = retired_.snapshot();
   s.allocations += r.allocations;
   s.deallocations += r.deallocations;
@@ -238,20 +249,26 @@ CheckResult ContextAllocator::check_own() const {
                          ", not the region ", region_.ptr, " + ", region_.size, " in blocks of ",
                          bitset_block_size_);
       break;
-    case ContextKind::tree:
-      CTXALLOC_INVARIANT(tree_.region_count() == 1 && tree_.contains(region_.ptr) &&
-                             tree_.contains(region_.end() - 1),
-                         "context: the tree does not manage exactly the region ", region_.ptr,
-                         " + ", region_.size, " (", tree_.region_count(), " regions)");
-      CTXALLOC_INVARIANT(tree_.config().min_class() == tree_config_.min_class() &&
-                             tree_.config().max_class() == tree_config_.max_class(),
-                         "context: the tree's classes ", tree_.config().min_class(), "..",
-                         tree_.config().max_class(), " are not the configured ",
+    case ContextKind::tree: {
+      // The tree object is read only once its address is known to be the right one.
+      const Block own = tree_region_of(region_);
+      CTXALLOC_INVARIANT(reinterpret_cast<std::byte*>(tree_) == tree_object_at(region_),
+                         "context: the tree object is at ", static_cast<const void*>(tree_),
+                         ", not at the start of the region ", region_.ptr);
+      CTXALLOC_INVARIANT(tree_->region_count() == 1 && tree_->contains(own.ptr) &&
+                             tree_->contains(own.end() - 1) && !tree_->contains(own.ptr - 1),
+                         "context: the tree does not manage exactly ", own.ptr, " + ", own.size,
+                         " after its object (", tree_->region_count(), " regions)");
+      CTXALLOC_INVARIANT(tree_->config().min_class() == tree_config_.min_class() &&
+                             tree_->config().max_class() == tree_config_.max_class(),
+                         "context: the tree's classes ", tree_->config().min_class(), "..",
+                         tree_->config().max_class(), " are not the configured ",
                          tree_config_.min_class(), "..", tree_config_.max_class());
-      CTXALLOC_INVARIANT(tree_.capacity() >= tree_config_.max_class(), "context: the tree's ",
-                         tree_.capacity(), " usable bytes cannot hold its largest class ",
+      CTXALLOC_INVARIANT(tree_->capacity() >= tree_config_.max_class(), "context: the tree's ",
+                         tree_->capacity(), " usable bytes cannot hold its largest class ",
                          tree_config_.max_class());
       break;
+    }
     case ContextKind::none:
       break;  // excluded above
   }
@@ -269,7 +286,7 @@ CheckResult ContextAllocator::check_invariants() const {
   if (CheckResult r = check_own(); !r) return r;
   const CheckResult inner = tag_ == ContextKind::bump     ? bump_.check_invariants()
                             : tag_ == ContextKind::bitset ? bitset_.check_invariants()
-                                                          : tree_.check_invariants();
+                                                          : tree_->check_invariants();
   if (!inner) return check_fail("context(", ctxalloc::to_string(tag_), "): ", inner.error());
   const Stats s = stats();
   CTXALLOC_INVARIANT(s.peak_bytes >= s.bytes_in_use, "context: peak ", s.peak_bytes,
