@@ -127,8 +127,8 @@ class ContextAllocator {
   /// The tag is tested bump first, then bit set, the tree taking the rest, and the bump
   /// path is laid out inline ([[likely]]): a compare or a taken jump costs the bump
   /// allocator (13 instructions of its own) the most and the tree (hundreds) the least.
-  /// Measured: bump allocate+free 1.24x the bare allocator's time instead of 1.5-1.9x,
-  /// the bit set's 1.14x instead of 1.08x (docs/design.md).
+  /// Measured: bump allocate+free 1.17-1.24x the bare allocator's time instead of
+  /// 1.5-1.9x, the bit set's 1.14-1.16x instead of 1.04-1.09x (docs/design.md).
   Block allocate(Layout layout) noexcept {
     if (tag_ == ContextKind::bump) [[likely]] {
       const Block b = bump_.allocate(layout);
