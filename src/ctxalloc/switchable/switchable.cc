@@ -12,6 +12,7 @@
 
 #include "ctxalloc/core/misuse.h"
 #include "ctxalloc/sources/numa_policy.h"
+#include "ctxalloc/switchable/context.h"
 
 namespace ctxalloc {
 namespace detail {
@@ -133,6 +134,7 @@ class Runtime {
     for (unsigned n = 0; n < nodes_; ++n) {
       for (HeapSlot* s = abandoned_[n]; s != nullptr; s = s->next_abandoned) {
         c.live_bytes += s->live_bytes();  // relaxed counters: no lock needed
+        c.live_contexts += s->live_contexts();
       }
     }
     return c;
@@ -357,12 +359,17 @@ void* allocate_slow(std::size_t size, std::size_t align) noexcept {
       s.heap->drain_remote();
       return s.heap->allocate(layout).ptr;
     }
-    case Mode::context:  // contexts: switchable/context.h (next commit)
+    case Mode::context:
+      return s.context->allocate(layout).ptr;
     case Mode::global:
     case Mode::uninitialized:
       break;
   }
   return current_global_heap().allocate(layout).ptr;
+}
+
+void free_remote_other(ThreadHeap* heap, void* p) noexcept {
+  batch_remote(t_state, heap, p, false);
 }
 
 void free_remote_small(void* p, const OwnerTag* tag) noexcept {
@@ -399,6 +406,8 @@ void deallocate_slow(void* p, std::size_t size, const OwnerTag* tag) noexcept {
       return;
     case OwnerKind::context_arena:
     case OwnerKind::spill:
+      Context::free_owned(p, tag);
+      return;
     case OwnerKind::region:
       break;
   }
@@ -428,6 +437,7 @@ std::size_t usable_size(const void* p) noexcept {
       return static_cast<GlobalHeap*>(tag->owner)->allocated_size(p);
     case OwnerKind::context_arena:
     case OwnerKind::spill:
+      return Context::usable_size(p, tag);
     case OwnerKind::region:
       break;
   }
@@ -462,6 +472,9 @@ void* reallocate(void* p, std::size_t size, std::size_t align) noexcept {
     return (size >= have ? g->grow(old, layout, Move::allowed)
                          : g->shrink(old, layout, Move::allowed))
         .ptr;
+  }
+  if (tag->kind == OwnerKind::context_arena || tag->kind == OwnerKind::spill) {
+    return Context::reallocate(p, tag, layout);
   }
   // Another thread's block: move it into the current allocator.
   const std::size_t have = usable_size(p);

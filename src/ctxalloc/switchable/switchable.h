@@ -76,6 +76,10 @@ void deallocate_slow(void* p, std::size_t size, const OwnerTag* tag) noexcept;
 /// A small block of another thread's heap (the rx lcore allocated, the tx lcore frees):
 /// added to this thread's batch for that heap, pushed to it in one CAS every 32 blocks.
 void free_remote_small(void* p, const OwnerTag* tag) noexcept;
+/// allocate() in context mode: the installed context's allocator (with its fallbacks).
+void* context_allocate(Context* c, std::size_t size, std::size_t align) noexcept;
+/// Any other block of another thread's heap (tree, spill, context), batched the same way.
+void free_remote_other(ThreadHeap* heap, void* p) noexcept;
 
 }  // namespace detail
 
@@ -90,6 +94,8 @@ inline void* allocate(std::size_t size, std::size_t align = kDefaultAlign) noexc
     const Block b = s.heap->small().allocate(Layout{size, align});
     if (b.ptr != nullptr) [[likely]]
       return b.ptr;
+  } else if (s.mode == Mode::context) {
+    return detail::context_allocate(s.context, size, align);
   }
   return detail::allocate_slow(size, align);
 }
@@ -189,9 +195,10 @@ GlobalHeap& current_global_heap() noexcept;
 
 /// Threads whose heaps exist now, and heaps waiting to be adopted.
 struct HeapCensus {
-  std::size_t heaps = 0;       ///< heap objects ever made (live + abandoned)
-  std::size_t abandoned = 0;   ///< heaps of exited threads, waiting for a new thread
-  std::size_t live_bytes = 0;  ///< bytes of live blocks in abandoned heaps
+  std::size_t heaps = 0;          ///< heap objects ever made (live + abandoned)
+  std::size_t abandoned = 0;      ///< heaps of exited threads, waiting for a new thread
+  std::size_t live_bytes = 0;     ///< bytes of live blocks in abandoned heaps
+  std::size_t live_contexts = 0;  ///< contexts of exited threads never released
 };
 HeapCensus heap_census() noexcept;
 
