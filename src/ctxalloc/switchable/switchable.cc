@@ -41,10 +41,15 @@ struct Node {
   Node(const SwitchableOptions& o, const MapOptions& m) noexcept
       : thread_segments(m, o.thread_bytes_per_node),
         global_segments(m),
-        global(global_segments, o.global) {}
+        own_global(global_segments, o.global) {}
+  GlobalHeap& global() noexcept {
+    GlobalHeap* g = replacement.load(std::memory_order_acquire);
+    return g != nullptr ? *g : own_global;
+  }
   SegmentSource thread_segments;
   SegmentSource global_segments;
-  GlobalHeap global;
+  GlobalHeap own_global;
+  std::atomic<GlobalHeap*> replacement{nullptr};  // set_node_global_heap
 };
 
 // A heap object and what the runtime knows about it. Heaps are never unmapped: an
@@ -112,7 +117,7 @@ class Runtime {
     }
     void* mem = take_slot();
     if (mem == nullptr) return nullptr;
-    auto* slot = new (mem) HeapSlot(nd.thread_segments, nd.global, n);
+    auto* slot = new (mem) HeapSlot(nd.thread_segments, nd.global(), n);
     heaps_.fetch_add(1, std::memory_order_relaxed);
     return slot;
   }
@@ -266,17 +271,30 @@ void init_thread(ThreadState& s) noexcept {
 
 }  // namespace
 
-void Runtime::on_thread_exit(void*) noexcept {
-  ThreadState& s = t_state;
+// Leaves the calling thread without a heap (global mode if it was in thread mode) and
+// gives its heap up: abandoned, and pooled for another thread unless its owner attached it.
+void drop_thread_heap(ThreadState& s) noexcept {
   flush_batches(s);
   ThreadHeap* heap = s.heap;
-  // From here on the thread allocates from the global heap: later TLS destructors may
-  // still allocate and free.
+  const bool external = s.external != 0;
   s.heap = nullptr;
   s.small_owner = nullptr;
-  s.exited = 1;
+  s.external = 0;
   if (s.mode == Mode::thread) s.mode = Mode::global;
-  if (heap != nullptr) get().release_heap(heap);
+  if (heap == nullptr) return;
+  if (external) {
+    heap->abandon();
+  } else {
+    Runtime::get().release_heap(heap);
+  }
+}
+
+void Runtime::on_thread_exit(void*) noexcept {
+  ThreadState& s = t_state;
+  // From here on the thread allocates from the global heap: later TLS destructors may
+  // still allocate and free.
+  s.exited = 1;
+  drop_thread_heap(s);
 }
 
 const char* to_string(Mode m) noexcept {
@@ -313,7 +331,33 @@ ThreadHeap* current_thread_heap() noexcept {
 }
 
 GlobalHeap& current_global_heap() noexcept {
-  return Runtime::get().node(current_node()).global;
+  return Runtime::get().node(current_node()).global();
+}
+
+void attach_thread_heap(ThreadHeap* heap) noexcept {
+  ThreadState& s = t_state;
+  if (s.mode == Mode::uninitialized) init_thread(s);
+  if (s.heap == heap) return;
+  const Mode mode = s.mode;
+  drop_thread_heap(s);
+  if (heap->abandoned()) heap->adopt();
+  s.heap = heap;
+  s.small_owner = &heap->small();
+  s.external = 1;
+  s.mode = mode;
+  // A non-null value makes pthread call the exit handler for this thread.
+  pthread_setspecific(Runtime::get().key(), heap);
+}
+
+void detach_thread_heap() noexcept {
+  ThreadState& s = t_state;
+  if (s.external != 0) drop_thread_heap(s);
+}
+
+void set_node_global_heap(unsigned node, GlobalHeap* heap) noexcept {
+  Runtime& rt = Runtime::get();
+  if (node >= rt.nodes()) return;
+  rt.node(node).replacement.store(heap, std::memory_order_release);
 }
 
 Mode current_mode() noexcept {

@@ -61,6 +61,7 @@ struct RemoteBatch {
 struct ThreadState {
   Mode mode;
   std::uint8_t exited;      // the thread's heap was torn down at exit: global mode from now on
+  std::uint8_t external;    // heap was attached by its owner (attach_thread_heap)
   Context* context;         // installed context, or null
   ThreadHeap* heap;         // this thread's heap, or null
   const void* small_owner;  // &heap->small() (compared with segment tags), or null
@@ -192,6 +193,21 @@ ThreadHeap* current_thread_heap() noexcept;
 
 /// The global heap of the calling thread's NUMA node.
 GlobalHeap& current_global_heap() noexcept;
+
+/// Makes `heap`, which the caller owns (a DPDK lcore's heap on its socket's hugepages),
+/// the calling thread's heap; a heap the runtime gave the thread before is abandoned
+/// (its live blocks stay valid). Call on the thread itself. When the thread exits, or on
+/// detach_thread_heap(), the heap is flushed and abandoned -- live blocks stay valid,
+/// frees that arrive later are applied under its lock -- but never pooled: its owner
+/// decides when it goes.
+void attach_thread_heap(ThreadHeap* heap) noexcept;
+/// Undoes attach_thread_heap on the calling thread (which then runs in global mode).
+void detach_thread_heap() noexcept;
+
+/// Replaces the global heap of a NUMA node (for global-mode threads and for heaps the
+/// runtime creates from then on): a DPDK application's per-socket heap on hugepages.
+/// Null restores the runtime's own. The heap must outlive every use.
+void set_node_global_heap(unsigned node, GlobalHeap* heap) noexcept;
 
 /// Threads whose heaps exist now, and heaps waiting to be adopted.
 struct HeapCensus {
