@@ -191,3 +191,7 @@ void write_process_stats(int fd) noexcept {
 }
 
 }  // namespace ctxalloc
+
+extern "C" __attribute__((visibility("default"))) void ctxalloc_write_stats(int fd) noexcept {
+  ctxalloc::write_process_stats(fd);
+}

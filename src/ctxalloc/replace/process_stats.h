@@ -60,3 +60,8 @@ ProcessStats process_stats() noexcept;
 void write_process_stats(int fd) noexcept;
 
 }  // namespace ctxalloc
+
+/// The same from C, and the one extra symbol libctxalloc_preload.so exports: a program
+/// (or a test) can look it up with dlsym(RTLD_DEFAULT, "ctxalloc_write_stats") to learn
+/// whether the preload library is really in place, and print its report at any time.
+extern "C" void ctxalloc_write_stats(int fd) noexcept;
