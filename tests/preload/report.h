@@ -47,11 +47,12 @@ class Report {
     ss << f.rdbuf();
     return parse(ss.str(), pid);
   }
-  /// This process's report through ctxalloc_write_stats, looked up at run time, so the
-  /// answer is empty when no ctxalloc process allocator is in place.
-  static Report of_this_process() {
+  /// This process's report through ctxalloc_write_stats, looked up at run time (unless
+  /// the caller passes it: a static link does not export it), so the answer is empty
+  /// when no ctxalloc process allocator is in place.
+  static Report of_this_process(void (*fn)(int) = nullptr) {
     using Fn = void (*)(int);
-    auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "ctxalloc_write_stats"));
+    if (fn == nullptr) fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "ctxalloc_write_stats"));
     if (fn == nullptr) return Report{};
     const int fd = memfd_create("ctxalloc-report", 0);
     if (fd < 0) return Report{};

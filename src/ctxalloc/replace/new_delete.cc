@@ -17,10 +17,13 @@ namespace {
 
 namespace front = ctxalloc::replace::detail;
 
-// One try: the inline fast path for default-aligned requests.
+// One try: the inline fast path for default-aligned requests. An alignment that is not
+// a power of two fails on the slow path (every try: the handler cannot help).
 inline void* try_allocate(std::size_t size, std::size_t align) noexcept {
-  if (align <= ctxalloc::kDefaultAlign) return front::allocate(size);
-  return front::allocate_slow(size, align);
+  if (align == ctxalloc::kDefaultAlign) return front::allocate(size);
+  return front::allocate_slow(size, align < ctxalloc::kDefaultAlign && ctxalloc::is_pow2(align)
+                                        ? ctxalloc::kDefaultAlign
+                                        : align);
 }
 
 [[gnu::noinline]] void* new_loop(std::size_t size, std::size_t align) {
