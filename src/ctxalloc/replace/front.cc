@@ -166,6 +166,11 @@ std::size_t usable_size(const void* p) noexcept {
   return ctxalloc::usable_size(p);
 }
 
+void free_remote_and_leave(void* p, const OwnerTag* tag) noexcept {
+  ctxalloc::detail::free_remote_small(p, tag);
+  leave();
+}
+
 void* allocate_zeroed(std::size_t size) noexcept {
   void* p = allocate(size);
   if (p == nullptr) return nullptr;

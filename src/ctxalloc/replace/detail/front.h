@@ -46,9 +46,12 @@ struct FrontThread {
   ctxalloc::detail::ThreadState* state;  // this thread's switchable state
 };
 
-extern constinit thread_local FrontThread t_front [[gnu::tls_model("initial-exec")]];
+// Hidden: defined in the same library as every user, so g_fork_pending is one
+// rip-relative load (no GOT).
+extern constinit thread_local FrontThread t_front
+    [[gnu::tls_model("initial-exec"), gnu::visibility("hidden")]];
 /// Non-zero while a fork is being prepared or runs.
-extern std::atomic<std::uint32_t> g_fork_pending;
+[[gnu::visibility("hidden")]] extern std::atomic<std::uint32_t> g_fork_pending;
 
 /// Marks the thread busy when it is idle and no fork is pending; false otherwise (the
 /// slow path then finds out why).
@@ -87,6 +90,9 @@ std::size_t usable_size(const void* p) noexcept;
 /// Allocate and zero (calloc, without the overflow check); fresh mappings are not
 /// written again.
 void* allocate_zeroed(std::size_t size) noexcept;
+/// Inside the bracket: adds another thread's small block to this thread's remote batch
+/// for its owner (the rx lcore allocated, the tx lcore frees), then leaves the bracket.
+void free_remote_and_leave(void* p, const OwnerTag* tag) noexcept;
 
 // ------------------------------------------------------------------------- fast paths
 /// malloc(size): the thread heap's size-class front when the thread is idle, in thread
@@ -96,10 +102,12 @@ inline void* allocate(std::size_t size) noexcept {
   if (enter()) [[likely]] {
     ctxalloc::detail::ThreadState& s = t_state;
     if (s.mode == Mode::thread && size - 1 < ThreadHeap::kSmallMax) [[likely]] {
-      const Block b = s.heap->small().allocate(Layout{size, kDefaultAlign});
+      // No call inside the bracket: a class whose page ran dry is refilled on the slow
+      // path, so this stays a leaf function without a stack frame.
+      void* p = s.heap->small().try_allocate_small(size);
       leave();
-      if (b.ptr != nullptr) [[likely]]
-        return b.ptr;
+      if (p != nullptr) [[likely]]
+        return p;
     } else {
       leave();
     }
@@ -114,14 +122,15 @@ inline void free(void* p, std::size_t size = 0) noexcept {
     const OwnerTag* tag = SegmentMap::lookup(p);
     const void* mine = ctxalloc::detail::t_state.small_owner;
     if (tag != nullptr && tag->owner == mine) [[likely]] {
-      static_cast<SizeClassAllocator*>(const_cast<void*>(mine))->free_owned(p, tag, size);
-      leave();
-      return;
-    }
-    if (tag != nullptr && tag->kind == OwnerKind::size_class) {
-      ctxalloc::detail::free_remote_small(p, tag);
-      leave();
-      return;
+      // The rest of free_owned (a page leaving the full list, a misuse) is on the slow
+      // path, as above.
+      if (static_cast<SizeClassAllocator*>(const_cast<void*>(mine))->try_free_owned(p, tag, size))
+          [[likely]] {
+        leave();
+        return;
+      }
+    } else if (tag != nullptr && tag->kind == OwnerKind::size_class) {
+      return free_remote_and_leave(p, tag);  // a tail call: still no stack frame here
     }
     leave();
   }
