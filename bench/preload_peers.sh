@@ -5,7 +5,8 @@
 # peer and workload is reported with its ratio to mimalloc, and each process checks that
 # malloc really came from the library it was given (a wrong path would run glibc).
 #   bench/preload_peers.sh [time|callgrind|all]   (default: all)
-#   ROUNDS=5  N_SMALL=20000000 (pairs, batch)  N_PC=5000000  N_CG=1000000 (callgrind)
+#   ROUNDS=5  N_SMALL=20000000 (pairs, batch)  N_PC=5000000 (pc, pc_lockstep)
+#   N_CG=1000000 (callgrind)
 # Results: bench/results/preload.json (time), bench/results/callgrind-preload.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,38 +34,51 @@ mkdir -p bench/results
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# One process: prints ns/op; fails when malloc is not the peer's.
+# One process: prints "wall cpu" ns/op; fails when malloc is not the peer's.
 run_one() {  # peer workload n
   local out
   out=$(env ${lib[$1]:+LD_PRELOAD=${lib[$1]}} "$driver" "$2" "$3")
   local got=${out##* }
   [ "$got" = "${expect[$1]}" ] || { echo "$1: malloc came from $got" >&2; exit 1; }
-  echo "$out" | awk '{print $2}'
+  echo "$out" | awk '{print $2, $3}'
+}
+
+median() {  # column file
+  awk -v c="$1" '{print $c}' "$2" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
 
 if [ "$mode" = time ] || [ "$mode" = all ]; then
   rounds=${ROUNDS:-5}
-  declare -A n=([pairs]=${N_SMALL:-20000000} [batch]=${N_SMALL:-20000000} [pc]=${N_PC:-5000000})
+  workloads=(pairs batch pc_lockstep pc)
+  declare -A n=([pairs]=${N_SMALL:-20000000} [batch]=${N_SMALL:-20000000}
+    [pc_lockstep]=${N_PC:-5000000} [pc]=${N_PC:-5000000})
   for ((r = 0; r < rounds; r++)); do
-    for w in pairs batch pc; do
+    for w in "${workloads[@]}"; do
       for ((i = 0; i < ${#peers[@]}; i++)); do
         p=${peers[$(((i + r) % ${#peers[@]}))]}
         run_one "$p" "$w" "${n[$w]}" >>"$tmp/$p.$w"
       done
     done
   done
-  echo "Median ns per operation of $rounds alternating rounds (one process each; a loaded,"
-  echo "shared 2-core machine: indicative). ratio = peer / mimalloc, lower is faster."
+  echo "Median ns per operation (allocate + free) of $rounds alternating rounds, one process"
+  echo "each, as process CPU time and as wall time; ratio = peer / mimalloc (lower is faster)."
+  echo "A loaded, shared 2-core machine: indicative; pc spins, so its figures swing most."
   json="{"
   sep=""
-  for w in pairs batch pc; do
-    mi=$(sort -g "$tmp/mimalloc.$w" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  for w in "${workloads[@]}"; do
+    mi_cpu=$(median 2 "$tmp/mimalloc.$w")
+    mi_wall=$(median 1 "$tmp/mimalloc.$w")
     for p in "${peers[@]}"; do
-      med=$(sort -g "$tmp/$p.$w" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-      all=$(paste -sd, "$tmp/$p.$w")
-      ratio=$(awk -v a="$med" -v b="$mi" 'BEGIN {printf "%.3f", a / b}')
-      printf '%-6s %-9s %9.3f ns  ratio %s  (runs: %s)\n' "$w" "$p" "$med" "$ratio" "$all"
-      json+="$sep\"${w}_$p\": {\"median_ns\": $med, \"ratio_to_mimalloc\": $ratio, \"runs\": [$all]}"
+      cpu=$(median 2 "$tmp/$p.$w")
+      wall=$(median 1 "$tmp/$p.$w")
+      rc=$(awk -v a="$cpu" -v b="$mi_cpu" 'BEGIN {printf "%.3f", a / b}')
+      rw=$(awk -v a="$wall" -v b="$mi_wall" 'BEGIN {printf "%.3f", a / b}')
+      runs=$(awk '{printf "%s%s/%s", (NR > 1 ? "," : ""), $2, $1}' "$tmp/$p.$w")
+      printf '%-11s %-9s cpu %8.3f ns (ratio %s)  wall %8.3f ns (ratio %s)  runs cpu/wall: %s\n' \
+        "$w" "$p" "$cpu" "$rc" "$wall" "$rw" "$runs"
+      json+="$sep\"${w}_$p\": {\"cpu_ns\": $cpu, \"cpu_ratio_to_mimalloc\": $rc,"
+      json+=" \"wall_ns\": $wall, \"wall_ratio_to_mimalloc\": $rw,"
+      json+=" \"runs_cpu_wall\": \"$runs\"}"
       sep=", "
     done
   done
@@ -82,7 +96,7 @@ if [ "$mode" = callgrind ] || [ "$mode" = all ]; then
         --callgrind-out-file="$tmp/cg.out" --toggle-collect="ctxbench_$w" \
         --toggle-collect="ctxbench_${w}_*" "$driver" "$w" "$ncg" >"$tmp/cg.stdout" 2>"$tmp/cg.err" ||
         { echo "callgrind failed for $p $w" >&2; tail -5 "$tmp/cg.err" >&2; exit 1; }
-      got=$(awk '{print $3}' "$tmp/cg.stdout")
+      got=$(awk '{print $4}' "$tmp/cg.stdout")
       [ "$got" = "${expect[$p]}" ] || { echo "$p: malloc came from $got" >&2; exit 1; }
       total=$(sed -n 's/^summary: //p' "$tmp/cg.out" | awk '{print $1}')
       # The warm-up pc_lockstep run (N/10 + 1) is inside the toggled function too.
