@@ -51,6 +51,13 @@ extern "C" {
 [[gnu::noinline]] void ctxbench_ctxalloc_pc_consume(void** in, std::uint64_t count) {
   consume_chunk<CtxallocApi>(in, count);
 }
+ctxalloc::Context* g_context = nullptr;
+[[gnu::noinline]] void ctxbench_context_scope(std::uint64_t n) {
+  context_scope_loop(*g_context, n);
+}
+[[gnu::noinline]] void ctxbench_context_pairs(std::uint64_t n) {
+  context_pairs_loop(*g_context, n);
+}
 [[gnu::noinline]] void run_ctxalloc_pc(std::uint64_t n) {
   producer_consumer_lockstep<CtxallocApi>(n, thread_mode, ctxbench_ctxalloc_pc_produce,
                                           ctxbench_ctxalloc_pc_consume);
@@ -66,11 +73,15 @@ int main(int argc, char** argv) {
   batch_loop<MallocApi>(kWarm);
 #if CTXBENCH_WITH_CTXALLOC
   batch_loop<CtxallocApi>(kWarm);
+  g_context = ctxalloc::Context::create(ctxalloc::Lifetime::medium, 64 << 10);
+  if (g_context == nullptr) return 1;
+  context_pairs_loop(*g_context, kWarm);
 #endif
   return callgrind_main(argc, argv, {
 #if CTXBENCH_WITH_CTXALLOC
     {"ctxalloc_pairs", ctxbench_ctxalloc_pairs}, {"ctxalloc_batch", ctxbench_ctxalloc_batch},
-        {"ctxalloc_pc", run_ctxalloc_pc},
+        {"ctxalloc_pc", run_ctxalloc_pc}, {"context_scope", ctxbench_context_scope},
+        {"context_pairs", ctxbench_context_pairs},
 #endif
         {"malloc_pairs", ctxbench_malloc_pairs}, {"malloc_batch", ctxbench_malloc_batch},
         {"malloc_pc", run_malloc_pc},

@@ -43,6 +43,26 @@ void BM_producer_consumer_ctxalloc(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 100000);
 }
 BENCHMARK(BM_producer_consumer_ctxalloc)->UseRealTime();
+
+void BM_context_scope(benchmark::State& state) {
+  thread_mode();
+  ctxalloc::Context* c = ctxalloc::Context::create(ctxalloc::Lifetime::medium, 64 << 10);
+  for (auto _ : state)
+    context_scope_loop(*c, kOps);
+  state.SetItemsProcessed(state.iterations() * kOps);
+  c->release_all();
+}
+BENCHMARK(BM_context_scope);
+
+void BM_context_pairs(benchmark::State& state) {
+  thread_mode();
+  ctxalloc::Context* c = ctxalloc::Context::create(ctxalloc::Lifetime::medium, 64 << 10);
+  for (auto _ : state)
+    context_pairs_loop(*c, kOps);
+  state.SetItemsProcessed(state.iterations() * kOps);
+  c->release_all();
+}
+BENCHMARK(BM_context_pairs);
 #endif
 
 void BM_pairs_malloc(benchmark::State& state) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "ctxalloc/switchable/context.h"
 #include "ctxalloc/switchable/switchable.h"
 
 namespace ctxalloc::bench {
@@ -50,6 +51,26 @@ void batch_loop(std::uint64_t n) {
     }
     for (unsigned j = 0; j < 64; ++j)
       Api::release(ps[j]);
+  }
+}
+
+/// n context installs and restores (a ContextScope entered and left), the cost a flow
+/// pays per packet to make its context current.
+inline void context_scope_loop(Context& c, std::uint64_t n) {
+  for (std::uint64_t i = 0; i < n; ++i) {
+    ContextScope scope(c);
+    keep(detail::t_state.context);
+  }
+}
+
+/// n allocate+free pairs of 16-256 B in a context made current (a flow's per-packet
+/// work), through the switchable API: the context's allocator behind the mode test.
+inline void context_pairs_loop(Context& c, std::uint64_t n) {
+  ContextScope scope(c);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    void* p = ctxalloc::allocate(small_size(i));
+    keep(p);
+    ctxalloc::deallocate(p);
   }
 }
 

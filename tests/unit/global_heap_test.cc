@@ -129,7 +129,7 @@ TEST(GlobalHeap, BadOptionsRefuseEverythingWithoutCrashing) {
 }
 
 TEST(GlobalHeap, ExhaustionOfABoundedSourceFailsCleanly) {
-  SegmentSource segs({}, 2 * kSeg);
+  SegmentSource segs(MapOptions{}, 2 * kSeg);
   GlobalHeap h(segs);
   std::vector<Block> blocks;
   for (;;) {
@@ -147,7 +147,7 @@ TEST(GlobalHeap, ExhaustionOfABoundedSourceFailsCleanly) {
 
 TEST(GlobalHeap, RandomizedAgainstTheReferenceModel) {
   constexpr std::size_t kLimit = 64 * kSeg;
-  SegmentSource segs({}, kLimit);
+  SegmentSource segs(MapOptions{}, kLimit);
   GlobalHeap h(segs);
   testing::DriverOptions opt;
   opt.seed = testing::test_seed(0x61E4);
@@ -166,7 +166,7 @@ TEST(GlobalHeap, RandomizedAgainstTheReferenceModel) {
   std::vector<Block> blocks;
   while (Block b = h.allocate(Layout{1 << 20, 16}))
     blocks.push_back(b), ++again;
-  SegmentSource fresh_segs({}, kLimit);
+  SegmentSource fresh_segs(MapOptions{}, kLimit);
   std::size_t fresh = 0;
   {
     GlobalHeap f(fresh_segs);

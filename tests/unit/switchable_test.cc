@@ -216,6 +216,45 @@ TEST(Switchable, ThreadChurnReusesHeapsAndReclaimsBlocksFreedAfterTheirThreadExi
   EXPECT_EQ(c.live_bytes, 0u) << "every block of every exited thread came back";
 }
 
+TEST(Switchable, AnAttachedHeapServesTheThreadAndOutlivesItUnderItsOwner) {
+  // A DPDK lcore's set-up: the plugin owns the heap (on its socket's memory) and binds it
+  // on the lcore's own thread.
+  SegmentSource segs(MapOptions{});
+  GlobalHeap global(segs);
+  ThreadHeap heap(segs, global);
+  void* kept = nullptr;
+  std::thread lcore([&] {
+    attach_thread_heap(&heap);
+    ModeScope scope(Mode::thread);
+    EXPECT_EQ(current_thread_heap(), &heap);
+    void* p = allocate(64);
+    EXPECT_EQ(ThreadHeap::of_tag(SegmentMap::lookup(p)), &heap);
+    deallocate(p);
+    kept = allocate(2000);
+  });
+  lcore.join();  // the thread's exit abandons the heap but does not pool it
+  EXPECT_TRUE(heap.abandoned());
+  EXPECT_GT(heap.live_bytes(), 0u);
+  deallocate(kept);  // applied at once under the abandoned heap's lock
+  flush();
+  EXPECT_EQ(heap.live_bytes(), 0u);
+  EXPECT_TRUE(heap.check_invariants());
+}
+
+TEST(Switchable, ANodesGlobalHeapCanBeReplaced) {
+  SegmentSource segs(MapOptions{});
+  GlobalHeap mine(segs);
+  set_node_global_heap(0, &mine);
+  void* p = with_global_allocator([] { return allocate(100); });
+  EXPECT_EQ(SegmentMap::lookup(p)->owner, &mine);
+  deallocate(p);
+  set_node_global_heap(0, nullptr);
+  void* q = with_global_allocator([] { return allocate(100); });
+  EXPECT_NE(SegmentMap::lookup(q)->owner, &mine);
+  deallocate(q);
+  EXPECT_EQ(mine.stats().bytes_in_use, 0u);
+}
+
 TEST(SwitchableMisuse, ForeignPointerIsReported) {
   std::vector<char> elsewhere(64);
   testing::expect_misuse([&] { deallocate(elsewhere.data()); },

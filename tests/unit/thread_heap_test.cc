@@ -102,7 +102,7 @@ TEST(ThreadHeap, AlignmentsTheTreeCannotPadGoToTheGlobalHeapWithoutGrowingTheHea
 }
 
 TEST(ThreadHeap, ABoundedHeapFallsBackToTheGlobalHeapAndCountsIt) {
-  SegmentSource thread_segs({}, 2 * kSeg);  // one for the front, one for the tree
+  SegmentSource thread_segs(MapOptions{}, 2 * kSeg);  // one for the front, one for the tree
   SegmentSource global_segs;
   GlobalHeap global(global_segs);
   ThreadHeap h(thread_segs, global);

@@ -66,7 +66,7 @@ const char* to_string(Misuse m) noexcept {
     case Misuse::live_on_release:
       return "context released with live blocks";
     case Misuse::wrong_thread:
-      return "free on the wrong thread";
+      return "use on the wrong thread";
     case Misuse::bad_argument:
       return "bad argument";
   }

@@ -20,7 +20,7 @@ enum class Misuse : std::uint8_t {
   overflow,          ///< a canary past the end of a block was overwritten
   released_context,  ///< use of a context after it was released
   live_on_release,   ///< a context released while blocks in it are live
-  wrong_thread,      ///< freed on an lcore/thread where that is forbidden
+  wrong_thread,      ///< used or freed on a thread (lcore) where that is forbidden
   bad_argument,      ///< an argument that no call could accept (not a power-of-two align...)
 };
 

@@ -63,6 +63,9 @@ class GlobalHeap {
   std::size_t chunks() const noexcept;
   std::size_t large_mappings() const noexcept;
   bool config_ok() const noexcept { return config_ok_; }
+  /// The source the heap grows from (thread heaps take spill segments from it when their
+  /// own budget is spent).
+  SegmentSource& segments() noexcept { return segments_; }
   const OwnerTag* chunk_tag() const noexcept { return &chunk_tag_; }
   const OwnerTag* large_tag() const noexcept { return &large_tag_; }
 

@@ -7,15 +7,17 @@ SegmentChain::~SegmentChain() {
     remove(region_of(head_));
 }
 
-Block SegmentChain::add(std::size_t segments) noexcept {
-  const Block b = source_->obtain(segments);
+Block SegmentChain::add(std::size_t segments, SegmentSource* from) noexcept {
+  SegmentSource* src = from != nullptr ? from : source_;
+  const Block b = src->obtain(segments);
   if (b.ptr == nullptr) return b;
   if (!SegmentMap::register_range(b.ptr, b.size, tag_)) {
-    source_->release(b);
+    src->release(b);
     return Block{};
   }
   auto* c = reinterpret_cast<Chunk*>(b.ptr);
   c->bytes = b.size;
+  c->source = src;
   c->prev = nullptr;
   c->next = head_;
   if (head_ != nullptr) head_->prev = c;
@@ -32,7 +34,7 @@ void SegmentChain::remove(Block region) noexcept {
   --count_;
   const Block b{reinterpret_cast<std::byte*>(c), c->bytes};
   SegmentMap::unregister_range(b.ptr, b.size, tag_);
-  source_->release(b);
+  c->source->release(b);
 }
 
 }  // namespace ctxalloc

@@ -24,9 +24,10 @@ class SegmentChain {
   SegmentChain(const SegmentChain&) = delete;
   SegmentChain& operator=(const SegmentChain&) = delete;
 
-  /// Takes `segments` contiguous segments, registers them and returns the region after
-  /// the header; a null Block when the source refuses.
-  Block add(std::size_t segments = 1) noexcept;
+  /// Takes `segments` contiguous segments (from `from`, or the chain's own source),
+  /// registers them and returns the region after the header; a null Block when the
+  /// source refuses. Each chunk goes back to the source it came from.
+  Block add(std::size_t segments = 1, SegmentSource* from = nullptr) noexcept;
   /// Unregisters and gives back the chunk whose region add() returned.
   void remove(Block region) noexcept;
 
@@ -64,6 +65,7 @@ class SegmentChain {
     Chunk* next;
     Chunk* prev;
     std::size_t bytes;
+    SegmentSource* source;
   };
   static Block region_of(const Chunk* c) noexcept {
     auto* base = reinterpret_cast<std::byte*>(const_cast<Chunk*>(c));

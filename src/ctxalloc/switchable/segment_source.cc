@@ -5,9 +5,30 @@ namespace ctxalloc {
 SegmentSource::SegmentSource(const MapOptions& options, std::size_t limit_bytes) noexcept
     : source_(options), limit_(limit_bytes) {}
 
+SegmentSource::SegmentSource(const SegmentBackend& backend, std::size_t limit_bytes) noexcept
+    : backend_(backend), limit_(limit_bytes) {}
+
 SegmentSource::~SegmentSource() {
   for (std::size_t i = 0; i < cached_; ++i)
-    source_.release(cache_[i]);
+    give(cache_[i]);
+}
+
+Block SegmentSource::take(std::size_t bytes) noexcept {
+  if (backend_.obtain == nullptr) return source_.obtain_aligned(bytes, kSegmentSize);
+  const Block b = backend_.obtain(backend_.context, bytes);
+  if (b.ptr != nullptr && (b.size < bytes || !is_aligned(b.ptr, kSegmentSize))) {
+    backend_.release(backend_.context, b);  // a backend that broke its contract
+    return Block{};
+  }
+  return b;
+}
+
+void SegmentSource::give(Block b) noexcept {
+  if (backend_.obtain == nullptr) {
+    source_.release(b);
+  } else {
+    backend_.release(backend_.context, b);
+  }
 }
 
 Block SegmentSource::obtain(std::size_t count) noexcept {
@@ -19,7 +40,7 @@ Block SegmentSource::obtain(std::size_t count) noexcept {
   if (count == 1 && cached_ > 0) {
     b = cache_[--cached_];
   } else {
-    b = source_.obtain_aligned(bytes, kSegmentSize);
+    b = take(bytes);
     if (b.ptr == nullptr) return b;
   }
   out_.add(b.size);
@@ -35,7 +56,13 @@ void SegmentSource::release(Block segments) noexcept {
     cache_[cached_++] = segments;  // its pages stay as they are: reused by the next taker
     return;
   }
-  source_.release(segments);
+  give(segments);
+}
+
+void SegmentSource::trim() noexcept {
+  std::lock_guard<std::mutex> guard(lock_);
+  while (cached_ > 0)
+    give(cache_[--cached_]);
 }
 
 SegmentProvider SegmentSource::provider() noexcept {

@@ -12,6 +12,7 @@
 #include "ctxalloc/core/misuse.h"
 #include "ctxalloc/sources/node_topology.h"
 #include "ctxalloc/sources/numa_policy.h"
+#include "ctxalloc/switchable/context.h"
 #include "ctxalloc/switchable/runtime_hooks.h"
 
 namespace ctxalloc {
@@ -41,10 +42,15 @@ struct Node {
   Node(const SwitchableOptions& o, const MapOptions& m) noexcept
       : thread_segments(m, o.thread_bytes_per_node),
         global_segments(m),
-        global(global_segments, o.global) {}
+        own_global(global_segments, o.global) {}
+  GlobalHeap& global() noexcept {
+    GlobalHeap* g = replacement.load(std::memory_order_acquire);
+    return g != nullptr ? *g : own_global;
+  }
   SegmentSource thread_segments;
   SegmentSource global_segments;
-  GlobalHeap global;
+  GlobalHeap own_global;
+  std::atomic<GlobalHeap*> replacement{nullptr};  // set_node_global_heap
 };
 
 // A heap object and what the runtime knows about it. Heaps are never unmapped: an
@@ -113,7 +119,7 @@ class Runtime {
     }
     void* mem = take_slot();
     if (mem == nullptr) return nullptr;
-    auto* slot = new (mem) HeapSlot(nd.thread_segments, nd.global, n);
+    auto* slot = new (mem) HeapSlot(nd.thread_segments, nd.global(), n);
     heaps_.fetch_add(1, std::memory_order_relaxed);
     link_new_heap(slot);
     return slot;
@@ -136,6 +142,7 @@ class Runtime {
     for (unsigned n = 0; n < nodes_; ++n) {
       for (HeapSlot* s = abandoned_[n]; s != nullptr; s = s->next_abandoned) {
         c.live_bytes += s->live_bytes();  // relaxed counters: no lock needed
+        c.live_contexts += s->live_contexts();
       }
     }
     return c;
@@ -308,17 +315,30 @@ void init_thread(ThreadState& s) noexcept {
 
 }  // namespace
 
-void Runtime::on_thread_exit(void*) noexcept {
-  ThreadState& s = t_state;
+// Leaves the calling thread without a heap (global mode if it was in thread mode) and
+// gives its heap up: abandoned, and pooled for another thread unless its owner attached it.
+void drop_thread_heap(ThreadState& s) noexcept {
   flush_batches(s);
   ThreadHeap* heap = s.heap;
-  // From here on the thread allocates from the global heap: later TLS destructors may
-  // still allocate and free.
+  const bool external = s.external != 0;
   s.heap = nullptr;
   s.small_owner = nullptr;
-  s.exited = 1;
+  s.external = 0;
   if (s.mode == Mode::thread) s.mode = Mode::global;
-  if (heap != nullptr) get().release_heap(heap);
+  if (heap == nullptr) return;
+  if (external) {
+    heap->abandon();
+  } else {
+    Runtime::get().release_heap(heap);
+  }
+}
+
+void Runtime::on_thread_exit(void*) noexcept {
+  ThreadState& s = t_state;
+  // From here on the thread allocates from the global heap: later TLS destructors may
+  // still allocate and free.
+  s.exited = 1;
+  drop_thread_heap(s);
 }
 
 const char* to_string(Mode m) noexcept {
@@ -355,7 +375,33 @@ ThreadHeap* current_thread_heap() noexcept {
 }
 
 GlobalHeap& current_global_heap() noexcept {
-  return Runtime::get().node(current_node()).global;
+  return Runtime::get().node(current_node()).global();
+}
+
+void attach_thread_heap(ThreadHeap* heap) noexcept {
+  ThreadState& s = t_state;
+  if (s.mode == Mode::uninitialized) init_thread(s);
+  if (s.heap == heap) return;
+  const Mode mode = s.mode;
+  drop_thread_heap(s);
+  if (heap->abandoned()) heap->adopt();
+  s.heap = heap;
+  s.small_owner = &heap->small();
+  s.external = 1;
+  s.mode = mode;
+  // A non-null value makes pthread call the exit handler for this thread.
+  pthread_setspecific(Runtime::get().key(), heap);
+}
+
+void detach_thread_heap() noexcept {
+  ThreadState& s = t_state;
+  if (s.external != 0) drop_thread_heap(s);
+}
+
+void set_node_global_heap(unsigned node, GlobalHeap* heap) noexcept {
+  Runtime& rt = Runtime::get();
+  if (node >= rt.nodes()) return;
+  rt.node(node).replacement.store(heap, std::memory_order_release);
 }
 
 Mode current_mode() noexcept {
@@ -401,12 +447,17 @@ void* allocate_slow(std::size_t size, std::size_t align) noexcept {
       s.heap->drain_remote();
       return s.heap->allocate(layout).ptr;
     }
-    case Mode::context:  // contexts: switchable/context.h (next commit)
+    case Mode::context:
+      return s.context->allocate(layout).ptr;
     case Mode::global:
     case Mode::uninitialized:
       break;
   }
   return current_global_heap().allocate(layout).ptr;
+}
+
+void free_remote_other(ThreadHeap* heap, void* p) noexcept {
+  batch_remote(t_state, heap, p, false);
 }
 
 void free_remote_small(void* p, const OwnerTag* tag) noexcept {
@@ -443,6 +494,8 @@ void deallocate_slow(void* p, std::size_t size, const OwnerTag* tag) noexcept {
       return;
     case OwnerKind::context_arena:
     case OwnerKind::spill:
+      Context::free_owned(p, tag);
+      return;
     case OwnerKind::region:
       break;
   }
@@ -472,6 +525,7 @@ std::size_t usable_size(const void* p) noexcept {
       return static_cast<GlobalHeap*>(tag->owner)->allocated_size(p);
     case OwnerKind::context_arena:
     case OwnerKind::spill:
+      return Context::usable_size(p, tag);
     case OwnerKind::region:
       break;
   }
@@ -506,6 +560,9 @@ void* reallocate(void* p, std::size_t size, std::size_t align) noexcept {
     return (size >= have ? g->grow(old, layout, Move::allowed)
                          : g->shrink(old, layout, Move::allowed))
         .ptr;
+  }
+  if (tag->kind == OwnerKind::context_arena || tag->kind == OwnerKind::spill) {
+    return Context::reallocate(p, tag, layout);
   }
   // Another thread's block: move it into the current allocator.
   const std::size_t have = usable_size(p);
@@ -567,7 +624,7 @@ void for_each_global_heap(void (*fn)(void* context, const GlobalHeap& heap, unsi
                           void* context) noexcept {
   Runtime& rt = Runtime::get();
   for (unsigned n = 0; n < rt.nodes(); ++n) {
-    if (Node* nd = rt.existing_node(n)) fn(context, nd->global, n);
+    if (Node* nd = rt.existing_node(n)) fn(context, nd->global(), n);
   }
 }
 

@@ -61,6 +61,7 @@ struct RemoteBatch {
 struct ThreadState {
   Mode mode;
   std::uint8_t exited;      // the thread's heap was torn down at exit: global mode from now on
+  std::uint8_t external;    // heap was attached by its owner (attach_thread_heap)
   Context* context;         // installed context, or null
   ThreadHeap* heap;         // this thread's heap, or null
   const void* small_owner;  // &heap->small() (compared with segment tags), or null
@@ -76,6 +77,10 @@ void deallocate_slow(void* p, std::size_t size, const OwnerTag* tag) noexcept;
 /// A small block of another thread's heap (the rx lcore allocated, the tx lcore frees):
 /// added to this thread's batch for that heap, pushed to it in one CAS every 32 blocks.
 void free_remote_small(void* p, const OwnerTag* tag) noexcept;
+/// allocate() in context mode: the installed context's allocator (with its fallbacks).
+void* context_allocate(Context* c, std::size_t size, std::size_t align) noexcept;
+/// Any other block of another thread's heap (tree, spill, context), batched the same way.
+void free_remote_other(ThreadHeap* heap, void* p) noexcept;
 
 }  // namespace detail
 
@@ -90,6 +95,8 @@ inline void* allocate(std::size_t size, std::size_t align = kDefaultAlign) noexc
     const Block b = s.heap->small().allocate(Layout{size, align});
     if (b.ptr != nullptr) [[likely]]
       return b.ptr;
+  } else if (s.mode == Mode::context) {
+    return detail::context_allocate(s.context, size, align);
   }
   return detail::allocate_slow(size, align);
 }
@@ -187,11 +194,27 @@ ThreadHeap* current_thread_heap() noexcept;
 /// The global heap of the calling thread's NUMA node.
 GlobalHeap& current_global_heap() noexcept;
 
+/// Makes `heap`, which the caller owns (a DPDK lcore's heap on its socket's hugepages),
+/// the calling thread's heap; a heap the runtime gave the thread before is abandoned
+/// (its live blocks stay valid). Call on the thread itself. When the thread exits, or on
+/// detach_thread_heap(), the heap is flushed and abandoned -- live blocks stay valid,
+/// frees that arrive later are applied under its lock -- but never pooled: its owner
+/// decides when it goes.
+void attach_thread_heap(ThreadHeap* heap) noexcept;
+/// Undoes attach_thread_heap on the calling thread (which then runs in global mode).
+void detach_thread_heap() noexcept;
+
+/// Replaces the global heap of a NUMA node (for global-mode threads and for heaps the
+/// runtime creates from then on): a DPDK application's per-socket heap on hugepages.
+/// Null restores the runtime's own. The heap must outlive every use.
+void set_node_global_heap(unsigned node, GlobalHeap* heap) noexcept;
+
 /// Threads whose heaps exist now, and heaps waiting to be adopted.
 struct HeapCensus {
-  std::size_t heaps = 0;       ///< heap objects ever made (live + abandoned)
-  std::size_t abandoned = 0;   ///< heaps of exited threads, waiting for a new thread
-  std::size_t live_bytes = 0;  ///< bytes of live blocks in abandoned heaps
+  std::size_t heaps = 0;          ///< heap objects ever made (live + abandoned)
+  std::size_t abandoned = 0;      ///< heaps of exited threads, waiting for a new thread
+  std::size_t live_bytes = 0;     ///< bytes of live blocks in abandoned heaps
+  std::size_t live_contexts = 0;  ///< contexts of exited threads never released
 };
 HeapCensus heap_census() noexcept;
 

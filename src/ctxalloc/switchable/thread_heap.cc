@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "ctxalloc/core/misuse.h"
+#include "ctxalloc/switchable/context.h"
 
 namespace ctxalloc {
 namespace {
@@ -21,6 +22,8 @@ ThreadHeap::ThreadHeap(SegmentSource& segments, GlobalHeap& global) noexcept
     : small_(segments.provider()),
       medium_tag_{OwnerTag{OwnerKind::tree, &medium_}, this},
       medium_chunks_(segments, &medium_tag_.tag),
+      spill_tag_{OwnerTag{OwnerKind::spill, &spill_}, this},
+      spill_chunks_(segments, &spill_tag_.tag),
       segments_(segments),
       global_(global) {
   small_.set_user(this);
@@ -143,6 +146,46 @@ Block ThreadHeap::resize(void* p, const OwnerTag* tag, Layout new_layout, Move m
   return fresh;
 }
 
+Block ThreadHeap::allocate_spill(Layout layout, bool* from_global) noexcept {
+  *from_global = false;
+  Block b = spill_.allocate(layout);
+  if (b.ptr != nullptr || layout.size > spill_.config().max_class()) return b;
+  Block region = spill_chunks_.add(1);
+  if (region.ptr == nullptr) {
+    // The thread's own budget is spent: the global heap's memory, still tracked here.
+    region = spill_chunks_.add(1, &global_.segments());
+    *from_global = region.ptr != nullptr;
+  }
+  if (region.ptr == nullptr) return Block{};
+  if (!spill_.add_region(region)) {
+    spill_chunks_.remove(region);
+    return Block{};
+  }
+  return spill_.allocate(layout);
+}
+
+void ThreadHeap::free_spill(void* block) noexcept {
+  spill_.deallocate(Block{static_cast<std::byte*>(block), 0}, 1);
+  while (spill_.free_region_count() > 1) {
+    const Block region = spill_.take_free_region();
+    if (region.ptr == nullptr) break;
+    spill_chunks_.remove(region);
+  }
+}
+
+void ThreadHeap::free_other(void* p) noexcept {
+  const OwnerTag* tag = SegmentMap::lookup(p);
+  if (tag == &medium_tag_.tag) {
+    medium_.deallocate(Block{static_cast<std::byte*>(p), 0}, 1);
+  } else if (tag != nullptr &&
+             (tag->kind == OwnerKind::context_arena || tag->kind == OwnerKind::spill)) {
+    Context::free_local(p, tag);
+  } else {
+    misuses_.add(1);
+    report_misuse(Misuse::foreign_pointer, "thread_heap", "free_remote", p);
+  }
+}
+
 void ThreadHeap::drain_chain(void* chain, bool small) noexcept {
   std::uint64_t n = 0;
   while (chain != nullptr) {
@@ -150,7 +193,7 @@ void ThreadHeap::drain_chain(void* chain, bool small) noexcept {
     if (small) {
       small_.free_trusted(chain);  // checked against the live bitmap all the same
     } else {
-      medium_.deallocate(Block{static_cast<std::byte*>(chain), 0}, 1);
+      free_other(chain);
     }
     chain = next;
     ++n;
@@ -210,10 +253,15 @@ void ThreadHeap::adopt() noexcept {
 void ThreadHeap::trim() noexcept {
   small_.trim();
   return_free_medium_segments(0);
+  while (spill_.free_region_count() > 0) {
+    const Block region = spill_.take_free_region();
+    if (region.ptr == nullptr) break;
+    spill_chunks_.remove(region);
+  }
 }
 
 std::size_t ThreadHeap::live_bytes() const noexcept {
-  return small_.stats().bytes_in_use + medium_.stats().bytes_in_use;
+  return small_.stats().bytes_in_use + medium_.stats().bytes_in_use + spill_.stats().bytes_in_use;
 }
 
 ThreadHeapStats ThreadHeap::stats() const noexcept {
@@ -226,6 +274,9 @@ ThreadHeapStats ThreadHeap::stats() const noexcept {
   s.remote_received = remote_received_.get();
   s.medium_segments = medium_chunks_.count();
   s.small_segments = small_.segments();
+  s.spill = spill_.stats();
+  s.spill_segments = spill_chunks_.count();
+  s.contexts_live = arenas_.live_blocks();
   return s;
 }
 
@@ -243,6 +294,15 @@ CheckResult ThreadHeap::check_invariants() const {
                      "thread_heap: ", medium_chunks_.count(), " medium segments, ",
                      medium_.region_count(), " regions in the tree");
   CTXALLOC_INVARIANT(small_.user() == this, "thread_heap: size-class front not linked back");
+  if (CheckResult r = spill_.check_invariants(); !r) {
+    return check_fail("thread_heap: spill: ", r.error());
+  }
+  if (CheckResult r = spill_chunks_.check(
+          "thread_heap spill", [this](Block region) { return spill_.contains(region.ptr); });
+      !r) {
+    return r;
+  }
+  if (CheckResult r = arenas_.check_invariants(); !r) return check_fail("thread_heap: ", r.error());
   return CheckResult::ok();
 }
 

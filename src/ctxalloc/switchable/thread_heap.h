@@ -20,6 +20,7 @@
 #include "ctxalloc/allocators/tree_allocator.h"
 #include "ctxalloc/core/allocator.h"
 #include "ctxalloc/core/segment_map.h"
+#include "ctxalloc/switchable/context_arena.h"
 #include "ctxalloc/switchable/global_heap.h"
 #include "ctxalloc/switchable/segment_chain.h"
 #include "ctxalloc/switchable/segment_source.h"
@@ -29,11 +30,14 @@ namespace ctxalloc {
 struct ThreadHeapStats {
   Stats small;                  ///< the size-class front
   Stats medium;                 ///< the tree
+  Stats spill;                  ///< blocks that spilled out of this thread's contexts
   std::uint64_t fallbacks = 0;  ///< requests the heap could not serve, sent to the global heap
   std::uint64_t large = 0;      ///< requests above the tree's largest class (global heap)
   std::uint64_t remote_received = 0;  ///< blocks freed by other threads, drained here
   std::uint64_t medium_segments = 0;  ///< segments held by the tree
   std::uint64_t small_segments = 0;   ///< segments held by the size-class front
+  std::uint64_t spill_segments = 0;   ///< segments held by the spill tree
+  std::uint64_t contexts_live = 0;    ///< contexts made and not released
   /// Both parts together.
   Stats total() const noexcept {
     Stats t = small;
@@ -83,14 +87,30 @@ class ThreadHeap {
 
   /// Whether the segment tag names a part of this heap.
   bool owns_tag(const OwnerTag* tag) const noexcept {
-    return (tag->kind == OwnerKind::size_class && tag->owner == &small_) || tag == &medium_tag_.tag;
+    return (tag->kind == OwnerKind::size_class && tag->owner == &small_) ||
+           tag == &medium_tag_.tag || tag == &spill_tag_.tag;
   }
-  /// The heap a size_class or tree tag belongs to.
+
+  // ----------------------------------------------------------------- contexts
+  /// The arena of context blocks of `bytes` (a power of two, 4 KiB to 4 MiB); null for
+  /// other sizes.
+  ContextArena* context_arena(std::size_t bytes) noexcept {
+    return arenas_.get(bytes, segments_, this);
+  }
+  /// A block for a context that ran out (the spill tree): from the thread's segments,
+  /// else from the global heap's source (*from_global set). Null when both refuse.
+  Block allocate_spill(Layout layout, bool* from_global) noexcept;
+  /// Frees a spill block (as allocate_spill returned it).
+  void free_spill(void* block) noexcept;
+  std::size_t spill_size(const void* block) const noexcept { return spill_.allocated_size(block); }
+
+  /// The heap a size_class, tree or spill tag belongs to.
   static ThreadHeap* of_tag(const OwnerTag* tag) noexcept;
 
   // ----------------------------------------------------------------- any thread
   /// Hands a chain of this heap's blocks (first -> ... -> last, linked through their
-  /// first word), all small (size_class segments) or all medium, back from another
+  /// first word), all small (size_class segments) or all other (tree, spill and context
+  /// blocks of this heap's contexts), back from another
   /// thread. The caller found each block's owner through the SegmentMap. Lock-free while
   /// the heap has an owner; once it is abandoned, the blocks are freed at once under the
   /// heap's lock.
@@ -107,8 +127,11 @@ class ThreadHeap {
   /// A new thread takes the heap over.
   void adopt() noexcept;
   bool abandoned() const noexcept { return abandoned_.load(std::memory_order_acquire); }
-  /// Bytes still held by live blocks (small + medium).
+  /// Bytes still held by live blocks (small, medium and spilled; contexts' own blocks are
+  /// counted by their contexts).
   std::size_t live_bytes() const noexcept;
+  /// Contexts of this heap not released yet.
+  std::size_t live_contexts() const noexcept { return arenas_.live_blocks(); }
   /// Gives back every segment that holds no live block.
   void trim() noexcept;
 
@@ -138,10 +161,15 @@ class ThreadHeap {
   HeapTag medium_tag_;
   SegmentChain medium_chunks_;  // before medium_: the tree must be gone before its segments
   BasicTreeAllocator<NullAllocator> medium_;
+  HeapTag spill_tag_;
+  SegmentChain spill_chunks_;  // before spill_, as for the medium tree
+  BasicTreeAllocator<NullAllocator> spill_;
+  ContextArenas arenas_;
   SegmentSource& segments_;
   GlobalHeap& global_;
 
   void drain_chain(void* chain, bool small) noexcept;
+  void free_other(void* p) noexcept;  // a non-small block of this heap (tree, spill, context)
 
   // Blocks freed by other threads, small and medium. kClosed once the heap is abandoned.
   alignas(64) std::atomic<void*> remote_small_{nullptr};

@@ -30,4 +30,16 @@ inline void unpoison(const void* p, std::size_t n) noexcept {
 #endif
 }
 
+/// Whether any of [p, p + n) is poisoned (always false without ASan): a pool may ask
+/// before reading its own metadata in memory it handed back.
+inline bool is_poisoned(const void* p, std::size_t n) noexcept {
+#if defined(CTXALLOC_ASAN_ACTIVE)
+  return __asan_region_is_poisoned(const_cast<void*>(p), n) != nullptr;
+#else
+  (void)p;
+  (void)n;
+  return false;
+#endif
+}
+
 }  // namespace ctxalloc::detail

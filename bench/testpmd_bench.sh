@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# dpdk-testpmd io forwarding on two net_null devices, its mbuf pool on the ctxalloc ops
+# against ring_mp_mc, with testpmd's default per-lcore mbuf cache and with --mbcache=0
+# (where the driver does all the work). Runs alternate (ctxalloc, ring_mp_mc, ... in
+# each repetition) so that the load of this shared machine falls on both alike. The
+# plugin is loaded (-d) in every run; only --mbuf-pool-ops-name changes.
+#
+# Packets per second: the sum over both ports of testpmd's per-second Rx-pps, median of
+# the seconds after the first two (start-up); then the median over repetitions.
+#   bench/testpmd_bench.sh            REPS=5 SECONDS_PER_RUN=6 by default
+# Results: bench/results/testpmd.json. One forwarding lcore (1); the main lcore (0) only
+# prints statistics once a second (not busy-polling).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD:-build/release}
+ninja -C "$build" >/dev/null
+plugin=$build/plugins/dpdk/pmd/librte_mempool_ctxalloc.so
+reps=${REPS:-5}
+secs=${SECONDS_PER_RUN:-6}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+one_run() {  # ops mbcache -> Mpps of the run (median of its steady seconds)
+  local ops=$1 cache=$2 out=$tmp/run.out
+  local cache_arg=()
+  [ "$cache" = default ] || cache_arg=(--mbcache="$cache")
+  timeout -s INT "$secs" dpdk-testpmd -l 0-1 --no-huge -m 1024 --no-pci \
+    --file-prefix "ctxalloc_bench_$$" --vdev=net_null0 --vdev=net_null1 -d "$plugin" \
+    --mbuf-pool-ops-name="$ops" -- --stats-period 1 --forward-mode=io \
+    --total-num-mbufs=32768 "${cache_arg[@]}" </dev/null >"$out" 2>&1 || true
+  grep -q "preferred mempool ops selected: $ops" "$out" || { echo "run with $ops failed" >&2; tail "$out" >&2; exit 1; }
+  # Rx-pps lines come in pairs (port 0, port 1) once a second.
+  grep -o 'Rx-pps: *[0-9]*' "$out" | awk '{print $2}' | paste - - | awk '{print $1+$2}' |
+    tail -n +3 | sort -n | awk '{a[NR]=$1} END {if (NR==0) print 0; else printf "%.3f\n", a[int((NR+1)/2)]/1e6}'
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]}'; }
+
+# Each repetition runs the two ops back to back (which goes first alternates), and the
+# ratio of the pair is kept too: the load of this shared machine drifts over minutes, and
+# a pair sees nearly the same load.
+declare -A results
+for ((r = 1; r <= reps; r++)); do
+  order=(ctxalloc ring_mp_mc)
+  ((r % 2 == 0)) && order=(ring_mp_mc ctxalloc)
+  for cache in default 0; do
+    declare -A pair=()
+    for ops in "${order[@]}"; do
+      mpps=$(one_run "$ops" "$cache")
+      pair[$ops]=$mpps
+      results[$ops/$cache]+="$mpps "
+      echo "rep $r  mbcache=$cache  $ops: $mpps Mpps"
+    done
+    results[ratio/$cache]+="$(awk -v a="${pair[ctxalloc]}" -v b="${pair[ring_mp_mc]}" 'BEGIN{printf "%.3f", (b > 0 ? a / b : 0)}') "
+  done
+done
+
+mkdir -p bench/results
+json="{\"reps\": $reps, \"seconds_per_run\": $secs"
+for cache in default 0; do
+  c=$(echo "${results[ctxalloc/$cache]}" | tr ' ' '\n' | awk NF | median)
+  g=$(echo "${results[ring_mp_mc/$cache]}" | tr ' ' '\n' | awk NF | median)
+  ratio=$(awk -v a="$c" -v b="$g" 'BEGIN{printf "%.3f", a/b}')
+  pairs=$(echo "${results[ratio/$cache]}" | tr ' ' '\n' | awk NF | median)
+  echo "mbcache=$cache: ctxalloc $c Mpps, ring_mp_mc $g Mpps, ratio of medians $ratio," \
+    "median of paired ratios $pairs ($reps repetitions)"
+  json+=", \"mbcache_$cache\": {\"ctxalloc_mpps\": $c, \"ring_mp_mc_mpps\": $g, \"ratio\": $ratio,"
+  json+=" \"paired_ratio_median\": $pairs, \"paired_ratios\": [$(echo ${results[ratio/$cache]} | tr ' ' ',')],"
+  json+=" \"ctxalloc_runs\": [$(echo ${results[ctxalloc/$cache]} | tr ' ' ',')],"
+  json+=" \"ring_mp_mc_runs\": [$(echo ${results[ring_mp_mc/$cache]} | tr ' ' ',')]}"
+done
+echo "$json}" >bench/results/testpmd.json
+echo "machine: $(nproc) cores shared with other work: times are indicative"

@@ -1,0 +1,166 @@
+// Config's accessors, names of its enums, and the human-readable description that
+// `ctxalloc-config check` prints.
+#include <algorithm>
+#include <cstdio>
+
+#include "ctxalloc/dpdk/config.h"
+#include "detail/units.h"
+
+namespace ctxalloc::dpdk {
+
+// Generated at build time from config/default.ini (see embed_config.py).
+extern const char kEmbeddedDefaultConfig[];
+extern const std::size_t kEmbeddedDefaultConfigSize;
+
+std::string_view default_config_text() noexcept {
+  return {kEmbeddedDefaultConfig, kEmbeddedDefaultConfigSize};
+}
+
+const char* to_string(AllocatorKind k) noexcept {
+  switch (k) {
+    case AllocatorKind::none:
+      return "none";
+    case AllocatorKind::bump:
+      return "bump";
+    case AllocatorKind::bitset:
+      return "bitset";
+    case AllocatorKind::tree:
+      return "tree";
+  }
+  return "?";
+}
+
+const char* to_string(HugepagePolicy p) noexcept {
+  switch (p) {
+    case HugepagePolicy::require:
+      return "require";
+    case HugepagePolicy::prefer:
+      return "prefer";
+    case HugepagePolicy::none:
+      return "none";
+  }
+  return "?";
+}
+
+const char* to_string(Tier t) noexcept {
+  switch (t) {
+    case Tier::context:
+      return "context";
+    case Tier::thread:
+      return "thread";
+    case Tier::global:
+      return "global";
+  }
+  return "?";
+}
+
+const SocketConfig* Config::socket(unsigned id) const noexcept {
+  for (const SocketConfig& s : sockets)
+    if (s.id == id) return &s;
+  return nullptr;
+}
+
+LcoreConfig Config::lcore(unsigned id) const noexcept {
+  for (const LcoreConfig& l : lcores)
+    if (l.id == id) return l;
+  LcoreConfig l = lcore_default;
+  l.id = id;
+  l.socket = 0;
+  l.line = 0;
+  return l;
+}
+
+bool Config::falls_back_to(Tier t) const noexcept {
+  return std::find(fallback.begin(), fallback.end(), t) != fallback.end();
+}
+
+std::uint64_t Config::socket_demand(const SocketConfig& s) const noexcept {
+  std::uint64_t need = s.global_heap;
+  for (unsigned id : s.lcores)
+    need += lcore(id).thread_size + std::uint64_t{flows.ready_blocks} * flows.block_size;
+  return need;
+}
+
+std::string Diagnostic::to_string() const {
+  // Appends rather than `a + b` temporaries: GCC 12's -Wrestrict misfires on those.
+  std::string s = file;
+  if (line != 0) s.append(":").append(std::to_string(line));
+  s.append(":");
+  if (!section.empty()) s.append(" [").append(section).append("]");
+  if (!key.empty())
+    s.append(" ").append(key).append(":");
+  else if (!section.empty())
+    s.append(":");
+  return s.append(" ").append(message);
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  unsigned u = 0;
+  while (u + 1 < std::size(kUnits) && bytes >= (std::uint64_t{1024} << (10 * u)))
+    ++u;
+  const std::uint64_t unit = std::uint64_t{1} << (10 * u);
+  char buf[48];
+  if (bytes % unit == 0) {
+    std::snprintf(buf, sizeof buf, "%llu %s", static_cast<unsigned long long>(bytes / unit),
+                  kUnits[u]);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2f %s",
+                  static_cast<double>(bytes) / static_cast<double>(unit), kUnits[u]);
+  }
+  return buf;
+}
+
+namespace {
+
+std::string describe_lcore(const LcoreConfig& l) {
+  if (l.thread_allocator == AllocatorKind::none) return "no thread allocator";
+  return std::string("thread allocator ") + to_string(l.thread_allocator) + ", " +
+         format_bytes(l.thread_size);
+}
+
+std::string format_duration(std::chrono::milliseconds d) {
+  const auto ms = static_cast<unsigned long long>(d.count());
+  if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + " min";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
+  return std::to_string(ms) + " ms";
+}
+
+std::string describe_hugepages(const Config& c, const SocketConfig& s) {
+  if (s.hugepages == 0) return "no hugepages (normal pages)";
+  return std::to_string(s.hugepages) + " x " + format_bytes(s.hugepage_size) + " hugepages (" +
+         format_bytes(s.hugepage_bytes()) + ", " + format_bytes(c.socket_demand(s)) +
+         " of them for ctxalloc)";
+}
+
+}  // namespace
+
+std::vector<std::string> describe(const Config& c) {
+  std::vector<std::string> out;
+  std::string policy = std::string("hugepages: ") + to_string(c.hugepages);
+  if (c.hugepages == HugepagePolicy::prefer)
+    policy += " (normal pages with a warning where hugepages are missing)";
+  out.push_back(policy);
+  std::string chain;
+  for (Tier t : c.fallback)
+    chain += (chain.empty() ? "" : " -> ") + std::string(to_string(t));
+  out.push_back("fallback: " + chain + " -> fail");
+  for (const SocketConfig& s : c.sockets) {
+    out.push_back("socket " + std::to_string(s.id) + ": lcores " +
+                  detail::format_id_list(s.lcores) + "; " + describe_hugepages(c, s) +
+                  "; global heap " + format_bytes(s.global_heap));
+  }
+  for (const LcoreConfig& l : c.lcores) {
+    out.push_back("lcore " + std::to_string(l.id) + " (socket " + std::to_string(l.socket) +
+                  "): " + describe_lcore(l) + (l.line ? "" : " (default)"));
+  }
+  out.push_back("other lcores: " + describe_lcore(c.lcore_default));
+  const FlowConfig& f = c.flows;
+  out.push_back(std::string("flows: ") + to_string(f.kind) + " contexts of " +
+                format_bytes(f.block_size) + ", " + std::to_string(f.ready_blocks) +
+                " ready per lcore, at most " + std::to_string(f.max_flows) +
+                " flows, idle timeout " + format_duration(f.idle_timeout));
+  return out;
+}
+
+}  // namespace ctxalloc::dpdk
