@@ -127,6 +127,23 @@ class SizeClassAllocator {
     free_owned(p, segment_of_tag(tag), size);
   }
 
+  /// allocate()'s fast path alone, for a caller whose own fast path must stay free of
+  /// calls (the process allocator brackets it): a block of size bytes (1 to kMaxSize,
+  /// default alignment) from its class's current page, or null -- nothing done -- where
+  /// allocate() would refill the class.
+  void* try_allocate_small(std::size_t size) noexcept { return pop_current(class_index(size)); }
+
+  /// free_owned's fast path alone, likewise: true when p was freed; false, with nothing
+  /// done, where free_owned would take a slow path (not a live block start, a size
+  /// larger than the block's, or a page other than its class's current one).
+  bool try_free_owned(void* p, const OwnerTag* tag, std::size_t size = 0) noexcept {
+    Segment* seg = segment_of_tag(tag);
+    const Page* page = page_of_word(seg, word_index(reinterpret_cast<std::uintptr_t>(p)));
+    if (page->flags != 0) [[unlikely]]
+      return false;
+    return release_block(p, seg, size) != nullptr;
+  }
+
   /// The tag every segment of this allocator is registered with carries OwnerKind::
   /// size_class and `owner == this`.
 
@@ -233,20 +250,31 @@ class SizeClassAllocator {
                                    (w & ~std::size_t{63}));
   }
 
-  Block allocate_class(unsigned cls) noexcept {
+  // Pops a block of the class's current page and marks it live; null when the page has
+  // no free block.
+  FreeBlock* pop_current(unsigned cls) noexcept {
     Page* page = current_[cls];
     FreeBlock* b = page->free;
     if (b == nullptr) [[unlikely]]
-      return refill(cls);
+      return nullptr;
     page->free = b->next;
     ++page->used;
     const auto a = reinterpret_cast<std::uintptr_t>(b);
     segment_of(b)->live[word_index(a)] |= bit_of(a);
     class_allocs_[cls].add(1);
-    return Block{reinterpret_cast<std::byte*>(b), page->block_size};
+    return b;
   }
 
-  void free_owned(void* p, Segment* seg, std::size_t size) noexcept {
+  Block allocate_class(unsigned cls) noexcept {
+    FreeBlock* b = pop_current(cls);
+    if (b == nullptr) [[unlikely]]
+      return refill(cls);
+    return Block{reinterpret_cast<std::byte*>(b), current_[cls]->block_size};
+  }
+
+  // Checks that p starts a live block no smaller than size, clears its bit and pushes it
+  // on its page's list; returns the page, or null (nothing done) when the check fails.
+  Page* release_block(void* p, Segment* seg, std::size_t size) noexcept {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
     const std::size_t w = word_index(a);
     std::uint64_t& word = seg->live[w];
@@ -254,13 +282,20 @@ class SizeClassAllocator {
     Page* page = page_of_word(seg, w);
     // Not a live block start: a double free, an interior pointer, or the header page.
     if ((word & bit) == 0 || size > page->block_size) [[unlikely]]
-      return bad_free(p, size);
+      return nullptr;
     word &= ~bit;
     auto* b = static_cast<FreeBlock*>(p);
     b->next = page->free;
     page->free = b;
     class_frees_[page->cls].add(1);
     --page->used;
+    return page;
+  }
+
+  void free_owned(void* p, Segment* seg, std::size_t size) noexcept {
+    Page* page = release_block(p, seg, size);
+    if (page == nullptr) [[unlikely]]
+      return bad_free(p, size);
     // The common case (the class's current page) tests one byte; other pages check
     // whether they became empty (retire) or were full (re-list) on the slow path.
     if (page->flags != 0) [[unlikely]]

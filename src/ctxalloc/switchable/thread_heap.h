@@ -135,6 +135,12 @@ class ThreadHeap {
   /// Gives back every segment that holds no live block.
   void trim() noexcept;
 
+  /// fork(): the process allocator holds every heap's lock across fork (after its own
+  /// threads left the allocator), so that no abandon or abandoned-heap free is half done
+  /// in the child.
+  void lock_for_fork() noexcept { lock_.lock(); }
+  void unlock_after_fork() noexcept { lock_.unlock(); }
+
  private:
   template <class>
   friend struct TestPeer;
