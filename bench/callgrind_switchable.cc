@@ -104,21 +104,23 @@ std::pmr::unsynchronized_pool_resource* g_pool = nullptr;
 
 int main(int argc, char** argv) {
   if (!malloc_is_the_peer()) return 1;
-  // Warm up outside the measured functions: first pages, first segments, TLS set-up.
+  // Warm up outside the measured functions: first pages, first segments, TLS set-up
+  // (not in memory mode, where the workload's own growth is measured).
+  const std::uint64_t warm = memory_mode() ? 0 : kWarm;
   thread_mode();
-  batch_loop<MallocApi>(kWarm);
+  batch_loop<MallocApi>(warm);
 #if CTXBENCH_WITH_CTXALLOC
-  batch_loop<CtxallocApi>(kWarm);
+  batch_loop<CtxallocApi>(warm);
   g_context = ctxalloc::Context::create(ctxalloc::Lifetime::medium, 64 << 10);
   if (g_context == nullptr) return 1;
-  context_pairs_loop(*g_context, kWarm);
+  context_pairs_loop(*g_context, warm);
   static std::pmr::unsynchronized_pool_resource pool;
   g_pool = &pool;
-  packet_loop_pmr(pool, kWarm);
-  packet_loop<CtxallocApi>(kWarm);
-  flow_loop_context(kWarm / kFlowObjects);
+  packet_loop_pmr(pool, warm);
+  packet_loop<CtxallocApi>(warm);
+  flow_loop_context(warm / kFlowObjects);
 #endif
-  packet_loop<MallocApi>(kWarm);
+  packet_loop<MallocApi>(warm);
   return callgrind_main(argc, argv, {
 #if CTXBENCH_WITH_CTXALLOC
     {"ctxalloc_pairs", ctxbench_ctxalloc_pairs}, {"ctxalloc_batch", ctxbench_ctxalloc_batch},

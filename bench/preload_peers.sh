@@ -10,6 +10,7 @@
 # Results: bench/results/preload.json (time), bench/results/callgrind-preload.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+results=${BENCH_RESULTS:-bench/results}  # where the JSON goes
 build=${BUILD:-build/release}
 ninja -C "$build" >/dev/null
 mode=${1:-all}
@@ -30,7 +31,7 @@ peers=(ctxalloc mimalloc jemalloc tcmalloc glibc)
 for p in "${peers[@]}"; do
   [ -z "${lib[$p]}" ] || [ -f "${lib[$p]}" ] || { echo "missing $p: ${lib[$p]}" >&2; exit 1; }
 done
-mkdir -p bench/results
+mkdir -p "$results"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -82,7 +83,7 @@ if [ "$mode" = time ] || [ "$mode" = all ]; then
       sep=", "
     done
   done
-  echo "$json}" >bench/results/preload.json
+  echo "$json}" >"$results/preload.json"
 fi
 
 if [ "$mode" = callgrind ] || [ "$mode" = all ]; then
@@ -109,5 +110,5 @@ if [ "$mode" = callgrind ] || [ "$mode" = all ]; then
       sep=", "
     done
   done
-  echo "$json}" >bench/results/callgrind-preload.json
+  echo "$json}" >"$results/callgrind-preload.json"
 fi

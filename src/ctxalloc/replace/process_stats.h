@@ -20,7 +20,7 @@ struct ProcessStats {
   // Thread heaps (thread mode), summed over every heap ever made.
   std::uint64_t heaps = 0;            ///< heap objects (live and abandoned)
   std::uint64_t heaps_abandoned = 0;  ///< heaps of exited threads, not yet adopted
-  Stats small;                        ///< their size-class fronts (up to 1 KiB)
+  Stats small;                        ///< their size-class fronts (up to 2 KiB)
   Stats medium;                       ///< their trees (up to 1 MiB)
   std::uint64_t fallbacks = 0;        ///< requests a thread heap sent to the global heap
   std::uint64_t large = 0;            ///< requests above 1 MiB (global heap, own mapping)

@@ -144,6 +144,11 @@ class Runtime {
         c.live_bytes += s->live_bytes();  // relaxed counters: no lock needed
         c.live_contexts += s->live_contexts();
       }
+      if (Node* nd = existing_node(n)) {
+        c.source_bytes += nd->thread_segments.bytes_out() + nd->global_segments.bytes_out();
+        c.source_peak_bytes +=
+            nd->thread_segments.peak_bytes_out() + nd->global_segments.peak_bytes_out();
+      }
     }
     return c;
   }

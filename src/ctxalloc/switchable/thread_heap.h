@@ -1,4 +1,4 @@
-// ThreadHeap: one thread's own allocator. Small requests (up to 1 KiB) go to its
+// ThreadHeap: one thread's own allocator. Small requests (up to 2 KiB) go to its
 // SizeClassAllocator; medium ones (up to the tree's largest class, 1 MiB) to a
 // TreeAllocator over 4 MiB segments; larger ones, and anything the thread's segment
 // budget cannot hold, to the node's GlobalHeap (counted as fallbacks). Every segment is
