@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 results=${BENCH_RESULTS:-bench/results}  # where the JSON goes
 build=${BUILD:-build/release}
-ninja -C "$build" >/dev/null
+[ -n "${BENCH_NO_BUILD:-}" ] || ninja -C "$build" >/dev/null
 n=${N:-1000000}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then

@@ -100,6 +100,7 @@ def machine(out):
         "compiler": version(["c++", "--version"]),
         "load_average_at_start": os.getloadavg(),
         "packages": packages,
+        "smoke": os.environ.get("BENCH_SMOKE") == "1",
     }
     json.dump(info, open(os.path.join(out, "machine.json"), "w"), indent=1)
 

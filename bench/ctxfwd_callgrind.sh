@@ -10,7 +10,7 @@ results=${BENCH_RESULTS:-bench/results}  # where the JSON goes
 build=${BUILD:-build/release}
 allocs=${ALLOCS:-"rte_malloc malloc"}
 packets=${PACKETS:-50000}
-ninja -C "$build" apps/ctxfwd/ctxfwd apps/ctxgen/ctxgen >/dev/null
+[ -n "${BENCH_NO_BUILD:-}" ] || ninja -C "$build" apps/ctxfwd/ctxfwd apps/ctxgen/ctxgen >/dev/null
 work=$(mktemp -d)
 # EAL leaves a runtime folder per --file-prefix (/var/run/dpdk as root): ours go too.
 rundir=/var/run/dpdk

@@ -15,7 +15,7 @@ reps=${REPS:-5}
 secs=${SECONDS_PER_RUN:-6}
 allocs=${ALLOCS:-"rte_malloc malloc"}
 [ -f "$build/build.ninja" ] || meson setup "$build" -Dvariant=release -Dbuildtype=release >/dev/null
-ninja -C "$build" apps/ctxfwd/ctxfwd apps/ctxgen/ctxgen >/dev/null
+[ -n "${BENCH_NO_BUILD:-}" ] || ninja -C "$build" apps/ctxfwd/ctxfwd apps/ctxgen/ctxgen >/dev/null
 command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd not found (package dpdk)" >&2; exit 1; }
 
 work=$(mktemp -d)

@@ -12,12 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 results=${BENCH_RESULTS:-bench/results}  # where the JSON goes
 build=${BUILD:-build/release}
-ninja -C "$build" >/dev/null
+[ -n "${BENCH_NO_BUILD:-}" ] || ninja -C "$build" >/dev/null
 mode=${1:-all}
 driver=$build/bench/preload_driver
 libdir=/usr/lib/x86_64-linux-gnu
 declare -A lib=(
-  [ctxalloc]=$PWD/$build/src/ctxalloc/replace/libctxalloc_preload.so
+  [ctxalloc]=$(realpath "$build")/src/ctxalloc/replace/libctxalloc_preload.so
   [mimalloc]=$libdir/libmimalloc.so.2
   [jemalloc]=$libdir/libjemalloc.so.2
   [tcmalloc]=$libdir/libtcmalloc_minimal.so.4

@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 results_dir=${BENCH_RESULTS:-bench/results}  # where the JSON goes
 build=${BUILD:-build/release}
-ninja -C "$build" >/dev/null
+[ -n "${BENCH_NO_BUILD:-}" ] || ninja -C "$build" >/dev/null
 plugin=$build/plugins/dpdk/pmd/librte_mempool_ctxalloc.so
 reps=${REPS:-5}
 secs=${SECONDS_PER_RUN:-6}
@@ -48,6 +48,8 @@ for ((r = 1; r <= reps; r++)); do
     declare -A pair=()
     for ops in "${order[@]}"; do
       mpps=$(one_run "$ops" "$cache")
+      awk -v m="$mpps" 'BEGIN {exit !(m > 0)}' ||
+        { echo "no rate from testpmd with $ops (runs of $secs s: at least 4 needed)" >&2; exit 1; }
       pair[$ops]=$mpps
       results[$ops/$cache]+="$mpps "
       echo "rep $r  mbcache=$cache  $ops: $mpps Mpps"

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 results=${BENCH_RESULTS:-bench/results}  # where the JSON goes
 build=${BUILD:-build/release}
 [ -f "$build/build.ninja" ] || meson setup "$build" -Dvariant=release -Dbuildtype=release >/dev/null
-ninja -C "$build" >/dev/null
+[ -n "${BENCH_NO_BUILD:-}" ] || ninja -C "$build" >/dev/null
 rounds=${ROUNDS:-5}
 bins=()
 for b in bench_tree bench_tree_mimalloc bench_tree_jemalloc bench_tree_tcmalloc bench_tree_rte; do

@@ -40,6 +40,21 @@ class BumpAllocator {
     return Block{reinterpret_cast<std::byte*>(p), layout.size};
   }
 
+  /// allocate()'s fast path alone: the block, or an empty Block (nothing done, nothing
+  /// counted) where allocate() would take its slow path (exhaustion, size 0, a bad
+  /// layout). For callers that inline it and keep the rest out of line.
+  Block try_allocate(Layout layout) noexcept {
+    if (CTXALLOC_CHECKS && !layout.valid()) return Block{};
+    const auto next = reinterpret_cast<std::uintptr_t>(next_.get());
+    const std::uintptr_t p = align_up(next, layout.align);
+    const std::uintptr_t new_next = p + layout.size;
+    if (new_next > reinterpret_cast<std::uintptr_t>(end_) || new_next <= p) [[unlikely]]
+      return Block{};
+    next_.set(reinterpret_cast<std::byte*>(new_next));
+    counters_.allocations.add(1);
+    return Block{reinterpret_cast<std::byte*>(p), layout.size};
+  }
+
   Block allocate_zeroed(Layout layout) noexcept {
     // Not known to be zero: memory freed in place may be handed out again.
     return detail::allocate_zeroed_by_fill(*this, layout);

@@ -139,6 +139,16 @@ class ContextAllocator {
     return tree_->allocate(layout);
   }
 
+  /// The bump kind's fast path alone, for callers that inline it (Context::allocate):
+  /// the block, or an empty Block (nothing done) when this is not a bump context or the
+  /// bump allocator would take its slow path; allocate() then decides.
+  Block try_allocate_bump(Layout layout) noexcept {
+    if (tag_ != ContextKind::bump) return Block{};
+    const Block b = bump_.try_allocate(layout);
+    if (b.ptr != nullptr) recent_ = b.ptr;
+    return b;
+  }
+
   /// As allocate, and the whole reported size is zero.
   Block allocate_zeroed(Layout layout) noexcept {
     return detail::allocate_zeroed_by_fill(*this, layout);

@@ -55,7 +55,14 @@ class Context {
   void release() noexcept;
 
   /// Serves from the context, else spills (see the header comment). Owner thread only.
-  Block allocate(Layout layout) noexcept;
+  /// A bump context's fast path is inline (a flow's per-packet allocations: about 15
+  /// instructions instead of about 40 through two calls); the rest is out of line.
+  Block allocate(Layout layout) noexcept {
+    const Block b = alloc_.try_allocate_bump(layout);
+    if (b.ptr != nullptr) [[likely]]
+      return b;
+    return allocate_slow(layout);
+  }
 
   ContextStats stats() const noexcept;
   CheckResult check_invariants() const;
@@ -81,6 +88,7 @@ class Context {
   static Context* of(const void* p, const OwnerTag* tag) noexcept;
 
  private:
+  Block allocate_slow(Layout layout) noexcept;
   template <class>
   friend struct TestPeer;
 
