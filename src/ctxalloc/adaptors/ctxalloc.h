@@ -417,9 +417,91 @@ int ctxalloc_check_invariants(const ctxalloc_allocator* allocator, char* message
 /* ------------------------------------------------------------------------------------
  * Switchable
  *
- * The switchable allocator (thread heaps, the global heap, contexts made current per
- * flow or coroutine, owner-routed frees) has its own C functions: see switchable.h.
+ * The switchable allocator: every thread allocates from its current allocator -- the
+ * global heap of its NUMA node (the default), its own thread heap, or a context made
+ * current with ctxalloc_context_enter -- and every pointer goes back to the allocator
+ * that owns it, whatever the mode and whichever thread frees (docs/switchable.md).
  * ------------------------------------------------------------------------------------ */
+
+#define CTXALLOC_MODE_GLOBAL 1  /* the node's global heap (locked) */
+#define CTXALLOC_MODE_THREAD 2  /* the thread's own heap (no locks) */
+#define CTXALLOC_MODE_CONTEXT 3 /* the installed context */
+
+/** The calling thread's mode (CTXALLOC_MODE_*). */
+int ctxalloc_mode(void) CTXALLOC_NOEXCEPT;
+
+/**
+ * Sets the calling thread's mode to CTXALLOC_MODE_GLOBAL or CTXALLOC_MODE_THREAD (context
+ * mode is entered with ctxalloc_context_enter).
+ * @return the previous mode, -EINVAL for another value, -ENOMEM when the thread heap
+ *         cannot be made (the mode is then unchanged).
+ */
+int ctxalloc_set_mode(int mode) CTXALLOC_NOEXCEPT;
+
+/** malloc from the current allocator: NULL (errno ENOMEM) when everything refuses. */
+void* ctxalloc_malloc(size_t size) CTXALLOC_NOEXCEPT;
+/** calloc from the current allocator; NULL (errno ENOMEM) when count * size overflows. */
+void* ctxalloc_calloc(size_t count, size_t size) CTXALLOC_NOEXCEPT;
+/** An aligned block (align a power of two; else NULL, errno EINVAL). */
+void* ctxalloc_aligned_alloc(size_t align, size_t size) CTXALLOC_NOEXCEPT;
+/**
+ * realloc: in place when the owner can, else moved to the current allocator. p NULL:
+ * ctxalloc_malloc. size 0: frees p and returns NULL. NULL on failure, p then intact.
+ */
+void* ctxalloc_realloc(void* p, size_t size) CTXALLOC_NOEXCEPT;
+/** Frees any pointer ctxalloc handed out, from any thread, in any mode; NULL is a no-op. */
+void ctxalloc_free_any(void* p) CTXALLOC_NOEXCEPT;
+/** Usable bytes of the live block p (0 for pointers ctxalloc does not own). */
+size_t ctxalloc_usable_size_any(const void* p) CTXALLOC_NOEXCEPT;
+/** Pushes this thread's batched frees of other threads' blocks; drains its own heap's. */
+void ctxalloc_flush(void) CTXALLOC_NOEXCEPT;
+
+/** A context: a flow's or a coroutine's allocator, released whole. */
+typedef struct ctxalloc_context ctxalloc_context;
+
+/**
+ * A context of the calling thread: the lifetime picks bump / bit set / tree
+ * (CTXALLOC_LIFETIME_*), over a block of `bytes` (a power of two, 4 KiB to 4 MiB) from
+ * the thread heap's arena. When it runs out, blocks spill into the thread heap (then the
+ * global heap's memory), counted and freed with the context.
+ * @return the context, or NULL (errno EINVAL for a bad lifetime or size, ENOMEM).
+ */
+ctxalloc_context* ctxalloc_context_create(int lifetime, size_t bytes) CTXALLOC_NOEXCEPT;
+
+/** Frees the context and everything in it (the end of a flow). Owner thread only.
+ *  @return 0, or -EINVAL for NULL. */
+int ctxalloc_context_release_all(ctxalloc_context* context) CTXALLOC_NOEXCEPT;
+
+/**
+ * The same for a context expected to be empty: live blocks are misuse (reported under
+ * the abort policy, counted otherwise), and are freed all the same.
+ * @return 0, or -EINVAL for NULL.
+ */
+int ctxalloc_context_release(ctxalloc_context* context) CTXALLOC_NOEXCEPT;
+
+/** What ctxalloc_context_enter saved; give it back to ctxalloc_context_leave. */
+typedef struct ctxalloc_saved_state {
+  int mode;
+  ctxalloc_context* context;
+} ctxalloc_saved_state;
+
+/** Makes the context current on the calling thread; returns the state to restore. */
+ctxalloc_saved_state ctxalloc_context_enter(ctxalloc_context* context) CTXALLOC_NOEXCEPT;
+/** Restores what ctxalloc_context_enter saved. */
+void ctxalloc_context_leave(ctxalloc_saved_state saved) CTXALLOC_NOEXCEPT;
+
+typedef struct ctxalloc_context_stats {
+  ctxalloc_stats local;      /* the context's own allocator */
+  uint64_t spills;           /* requests served by the thread heap's spill memory */
+  uint64_t spills_to_global; /* of those, on the global heap's memory */
+  uint64_t spill_failures;   /* requests nothing could serve */
+  uint64_t spilled_live;     /* spilled blocks live now */
+  uint64_t spilled_bytes;    /* their bytes */
+} ctxalloc_context_stats;
+
+/** The context's counters. @return 0, or -EINVAL for NULL. */
+int ctxalloc_context_get_stats(const ctxalloc_context* context,
+                               ctxalloc_context_stats* out) CTXALLOC_NOEXCEPT;
 
 #ifdef __cplusplus
 }
