@@ -249,6 +249,53 @@ TEST_F(PerLcore, FlowsAreMadeAsConfiguredAndReleasedWhole) {
             after.contexts_made);
 }
 
+// The chain of default.ini, context -> thread -> global, run dry on lcore 0 (whose thread
+// heap earlier tests barely touched: a segment of it is still free): 256 KiB requests
+// in one 16 KiB flow spill onto the thread's segments, then onto the global heap's
+// memory, then fail; each step counted in the lcore's figures and the registry.
+TEST_F(PerLcore, AnExhaustedFlowFallsBackToTheThreadThenTheGlobalHeapCounted) {
+  constexpr std::size_t kBlock = 256 << 10;
+  const LcoreFigures before = lcore_figures(0);
+  const LcoreCounts counts_before = Registry::instance().read_lcore_counts(0);
+  const detail::SocketHeap& socket = *detail::lcore_runtime().sockets[0].load();
+  Context* f = make_flow_context();
+  ASSERT_NE(f, nullptr);
+  std::vector<void*> got;
+  {
+    FlowScope in(*f);
+    for (int i = 0; i < 400; ++i) {  // 100 MiB: more than the lcore and the socket hold
+      void* p = ctxalloc::allocate(kBlock);
+      if (p == nullptr) break;
+      std::memset(p, i & 0xff, kBlock);
+      got.push_back(p);
+    }
+  }
+  ASSERT_FALSE(got.empty());
+  EXPECT_LT(got.size(), 400u) << "the chain ran dry";
+  EXPECT_GE(got.size() * kBlock, 16 * kMiB);
+  EXPECT_TRUE(heap_of(0).region.contains(got.front())) << "first onto the thread's segments";
+  EXPECT_TRUE(socket.region.contains(got.back())) << "then onto the global heap's memory";
+  for (std::size_t i = 0; i < got.size(); i += 7)
+    EXPECT_EQ(static_cast<unsigned char*>(got[i])[kBlock - 1], i & 0xff) << i;
+  const LcoreFigures mid = lcore_figures(0);
+  EXPECT_GT(mid.spills_to_thread, before.spills_to_thread);
+  EXPECT_GT(mid.spills_to_global, before.spills_to_global);
+  EXPECT_EQ(mid.spill_failures - before.spill_failures, 1u) << "one refusal, then we stopped";
+  EXPECT_GE(mid.spilled_bytes, got.size() * kBlock);  // the spill tree counts its classes
+  const LcoreCounts counts = Registry::instance().read_lcore_counts(0);
+  EXPECT_EQ(counts.fallback_to_thread - counts_before.fallback_to_thread,
+            mid.spills_to_thread - before.spills_to_thread);
+  EXPECT_EQ(counts.fallback_to_global - counts_before.fallback_to_global,
+            mid.spills_to_global - before.spills_to_global);
+  EXPECT_EQ(counts.fallback_failures - counts_before.fallback_failures, 1u);
+  EXPECT_TRUE(f->check_invariants());
+  EXPECT_EQ(release_flow_context(f), 0) << "spilled blocks go with the flow";
+  const LcoreFigures after = lcore_figures(0);
+  EXPECT_EQ(after.spilled_bytes, 0u);
+  EXPECT_EQ(after.bytes_in_use, before.bytes_in_use);
+  EXPECT_TRUE(heap_of(0).heap.check_invariants());
+}
+
 TEST_F(PerLcore, TheFirstFlowContextBindsTheLcoreImplicitly) {
   ASSERT_EQ(unbind_lcore(), 0);
   EXPECT_FALSE(lcore_figures(0).bound);
