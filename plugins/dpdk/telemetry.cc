@@ -258,7 +258,8 @@ int cmd_socket(const char*, const char* params, rte_tel_data* out) {
   }
   const SocketFigures g = socket_figures(id);
   if (g.present) {
-    Dict heap(d.child("global_heap"));
+    // "heap", as in /ctxalloc/lcore: the key global_heap is the account already.
+    Dict heap(d.child("heap"));
     heap.str("memory", to_string(g.memory));
     heap.u64("page_size", g.page_size);
     heap.u64("region_bytes", g.region_bytes);
