@@ -8,6 +8,7 @@
 #include <rte_lcore.h>
 
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "ctxalloc/dpdk/config.h"
@@ -206,13 +207,47 @@ TEST_F(ShortChain, TheCApiMakesEntersAndReleasesFlows) {
   EXPECT_EQ(s.present, 0);
 }
 
+// A thread registered with EAL after set-up (rte_thread_register) gets a heap from the
+// lcore callback, made on that thread, with [lcore.default]'s settings; unregistering
+// unbinds it (the heap stays until tear-down).
+TEST_F(ShortChain, AThreadRegisteredLaterGetsItsOwnHeap) {
+  unsigned id = RTE_MAX_LCORE;
+  std::thread([&] {
+    ASSERT_EQ(rte_thread_register(), 0);
+    id = rte_lcore_id();
+    const LcoreFigures f = lcore_figures(id);
+    ASSERT_TRUE(f.present) << "lcore " << id << " on socket " << rte_lcore_to_socket_id(id);
+    EXPECT_TRUE(f.thread_mode);
+    EXPECT_EQ(f.region_bytes, 8 * kMiB) << "tree of 4 MiB + the ready blocks' segment";
+    Context* c = make_flow_context();
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->heap(), &heap_of(id).heap);
+    {
+      FlowScope in(*c);
+      EXPECT_TRUE(in_flow(ctxalloc::allocate(100), c));
+    }
+    void* p = ctxalloc::allocate(100);  // thread mode: its own heap
+    EXPECT_TRUE(heap_of(id).region.contains(p));
+    ctxalloc::deallocate(p);
+    EXPECT_EQ(release_flow_context(c), 0);
+    EXPECT_TRUE(lcore_figures(id).bound);
+    rte_thread_unregister();
+    EXPECT_FALSE(lcore_figures(id).bound) << "the uninit callback unbound it";
+  }).join();
+  ASSERT_NE(id, static_cast<unsigned>(RTE_MAX_LCORE));
+  EXPECT_NE(id, 0u);
+  EXPECT_NE(id, kWorker);
+  EXPECT_TRUE(lcore_figures(id).present);
+  EXPECT_EQ(lcore_figures(id).bytes_in_use, 0u);
+}
+
 TEST_F(ShortChain, TearDownReturnsTheConfiguredBytes) {
   struct ctxalloc_dpdk_teardown r;
   ASSERT_EQ(ctxalloc_dpdk_fini(&r), 0);
-  EXPECT_EQ(r.lcores, 2u);
+  EXPECT_EQ(r.lcores, 3u) << "0, 1 and the registered thread's";
   EXPECT_EQ(r.sockets, 1u);
   EXPECT_EQ(r.live_bytes, 0u);
-  EXPECT_EQ(r.bytes_returned, 20 * kMiB);
+  EXPECT_EQ(r.bytes_returned, 28 * kMiB);
   EXPECT_EQ(Registry::instance().socket(0).normal_page_bytes.load(), 0u);
   EXPECT_FALSE(lcore_figures(0).present);
 }
