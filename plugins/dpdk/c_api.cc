@@ -8,6 +8,7 @@
 #include <new>
 #include <string>
 
+#include "ctxalloc/dpdk/lcore.h"
 #include "ctxalloc/dpdk/plugin.h"
 #include "ctxalloc/dpdk/registry.h"
 #include "detail/log.h"
@@ -41,6 +42,13 @@ void to_c(const Stats& s, ctxalloc_dpdk_stats* out) {
 
 bool valid_account(int a) {
   return a >= 0 && a < static_cast<int>(Account::count);
+}
+
+static_assert(CTXALLOC_DPDK_MEMORY_HUGEPAGES == static_cast<int>(Memory::hugepages));
+static_assert(CTXALLOC_DPDK_MEMORY_NORMAL_PAGES == static_cast<int>(Memory::normal_pages));
+
+Context* to_context(ctxalloc_dpdk_flow* f) {
+  return reinterpret_cast<Context*>(f);
 }
 
 }  // namespace
@@ -94,12 +102,125 @@ int ctxalloc_dpdk_socket_stats(unsigned int socket_id, int account,
 int ctxalloc_dpdk_mempool_check(const struct rte_mempool* mp, char* why, size_t len) {
   if (mp == nullptr || mp->ops_index != ops_index() || mp->pool_data == nullptr) return -EINVAL;
   try {
-    const CheckResult r = detail::check_pool(mp);
+    const CheckResult r = dpdk::detail::check_pool(mp);
     copy_out(r.error(), why, len);
     return r.is_ok() ? 0 : -EFAULT;
   } catch (...) {
     return -ENOMEM;
   }
+}
+
+int ctxalloc_dpdk_lcores_setup(void) {
+  return setup();
+}
+
+int ctxalloc_dpdk_lcore_bind(void) {
+  return bind_lcore();
+}
+
+int ctxalloc_dpdk_lcore_unbind(void) {
+  return unbind_lcore();
+}
+
+int ctxalloc_dpdk_fini(struct ctxalloc_dpdk_teardown* report) {
+  TeardownReport r;
+  const int rc = teardown(&r);
+  if (report != nullptr) {
+    report->lcores = r.lcores;
+    report->sockets = r.sockets;
+    report->busy_lcores = r.busy_lcores;
+    report->bytes_returned = r.bytes_returned;
+    report->live_bytes = r.live_bytes;
+    report->live_contexts = r.live_contexts;
+  }
+  return rc;
+}
+
+struct ctxalloc_dpdk_flow* ctxalloc_dpdk_flow_create(void) {
+  return reinterpret_cast<ctxalloc_dpdk_flow*>(make_flow_context());
+}
+
+// What ContextScope does, split in two calls for C.
+int ctxalloc_dpdk_flow_enter(struct ctxalloc_dpdk_flow* flow, struct ctxalloc_dpdk_scope* saved) {
+  Context* c = to_context(flow);
+  if (c == nullptr || saved == nullptr) return -EINVAL;
+  ctxalloc::detail::ThreadState& t = ctxalloc::detail::t_state;
+  if (c->heap() != t.heap) return -EPERM;
+  saved->saved_context = t.context;
+  saved->saved_mode = static_cast<unsigned char>(t.mode);
+  t.context = c;
+  t.mode = Mode::context;
+  return 0;
+}
+
+void ctxalloc_dpdk_flow_leave(const struct ctxalloc_dpdk_scope* saved) {
+  if (saved == nullptr) return;
+  ctxalloc::detail::ThreadState& t = ctxalloc::detail::t_state;
+  t.mode = static_cast<Mode>(saved->saved_mode);
+  t.context = static_cast<Context*>(saved->saved_context);
+}
+
+int ctxalloc_dpdk_flow_release(struct ctxalloc_dpdk_flow* flow) {
+  return release_flow_context(to_context(flow));
+}
+
+void* ctxalloc_dpdk_malloc(size_t size) {
+  return ctxalloc::allocate(size);
+}
+
+void* ctxalloc_dpdk_aligned_alloc(size_t align, size_t size) {
+  return ctxalloc::allocate(size, align);
+}
+
+void ctxalloc_dpdk_free(void* p) {
+  ctxalloc::deallocate(p);
+}
+
+int ctxalloc_dpdk_lcore_info(unsigned int lcore_id, struct ctxalloc_dpdk_lcore_info* out) {
+  if (out == nullptr || lcore_id >= kMaxLcores) return -EINVAL;
+  const LcoreFigures f = lcore_figures(lcore_id);
+  *out = (struct ctxalloc_dpdk_lcore_info){};
+  out->present = f.present;
+  out->bound = f.bound;
+  out->thread_mode = f.thread_mode;
+  out->socket = f.socket;
+  out->memory = static_cast<int>(f.memory);
+  out->page_size = f.page_size;
+  out->region_bytes = f.region_bytes;
+  out->segment_bytes = f.segment_bytes;
+  out->peak_segment_bytes = f.peak_segment_bytes;
+  to_c(f.thread, &out->thread);
+  out->contexts_made = f.contexts_made;
+  out->contexts_released = f.contexts_released;
+  out->contexts_live = f.contexts_live;
+  out->context_failures = f.context_failures;
+  out->flow_limit_hits = f.flow_limit_hits;
+  out->context_bytes = f.context_bytes;
+  out->spills_to_thread = f.spills_to_thread;
+  out->spills_to_global = f.spills_to_global;
+  out->spill_failures = f.spill_failures;
+  out->spilled_bytes = f.spilled_bytes;
+  out->thread_to_global = f.thread_to_global;
+  out->refused = f.refused;
+  out->remote_received = f.remote_received;
+  out->bytes_in_use = f.bytes_in_use;
+  out->peak_bytes = f.peak_bytes;
+  return 0;
+}
+
+int ctxalloc_dpdk_socket_info(unsigned int socket_id, struct ctxalloc_dpdk_socket_info* out) {
+  if (out == nullptr || socket_id >= kMaxSockets) return -EINVAL;
+  const SocketFigures f = socket_figures(socket_id);
+  *out = (struct ctxalloc_dpdk_socket_info){};
+  out->present = f.present;
+  out->memory = static_cast<int>(f.memory);
+  out->page_size = f.page_size;
+  out->region_bytes = f.region_bytes;
+  out->segment_bytes = f.segment_bytes;
+  out->peak_segment_bytes = f.peak_segment_bytes;
+  to_c(f.heap, &out->heap);
+  out->lcores = static_cast<unsigned>(f.lcores);
+  return 0;
 }
 
 }  // extern "C"

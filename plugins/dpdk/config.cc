@@ -74,10 +74,16 @@ bool Config::falls_back_to(Tier t) const noexcept {
   return std::find(fallback.begin(), fallback.end(), t) != fallback.end();
 }
 
+std::uint64_t Config::ready_bytes() const noexcept {
+  constexpr std::uint64_t kSegment = std::uint64_t{4} << 20;
+  const std::uint64_t bytes = std::uint64_t{flows.ready_blocks} * flows.block_size;
+  return (bytes + kSegment - 1) / kSegment * kSegment;
+}
+
 std::uint64_t Config::socket_demand(const SocketConfig& s) const noexcept {
   std::uint64_t need = s.global_heap;
   for (unsigned id : s.lcores)
-    need += lcore(id).thread_size + std::uint64_t{flows.ready_blocks} * flows.block_size;
+    need += lcore(id).thread_size + ready_bytes();
   return need;
 }
 

@@ -21,11 +21,14 @@ using detail::IniSection;
 constexpr std::uint64_t kMaxHugepages = 1 << 20;
 constexpr std::uint64_t kMaxReadyBlocks = 1 << 20;
 constexpr std::uint64_t kMaxFlows = 1 << 26;
-// Smallest sizes that make sense (a thread allocator or heap below these could hold
-// almost nothing), and the largest single region.
-constexpr std::uint64_t kMinThreadSize = 64 << 10;
-constexpr std::uint64_t kMinGlobalHeap = 1 << 20;
-constexpr std::uint64_t kMinBlockSize = 256;
+// Thread allocators and global heaps take their memory in 4 MiB segments (ctxalloc's
+// SegmentMap unit), so their sizes are whole segments; flow contexts are blocks of a
+// context arena: powers of two from 4 KiB to one segment. The largest single region.
+constexpr std::uint64_t kSegment = std::uint64_t{4} << 20;
+constexpr std::uint64_t kMinThreadSize = kSegment;
+constexpr std::uint64_t kMinGlobalHeap = kSegment;
+constexpr std::uint64_t kMinBlockSize = 4 << 10;
+constexpr std::uint64_t kMaxBlockSize = kSegment;
 constexpr std::uint64_t kMaxRegion = std::uint64_t{1} << 40;
 constexpr std::uint64_t kMinHugepageSize = 64 << 10;
 constexpr std::uint64_t kMaxHugepageSize = std::uint64_t{16} << 30;
@@ -80,6 +83,14 @@ class SectionReader {
 
   void fail(std::string_view key, std::string message) {
     sink_.at_key(s_.name, key, std::move(message));
+  }
+
+  /// A size that must be whole 4 MiB segments (what takes memory in segments: `what`).
+  bool whole_segments(std::string_view key, std::uint64_t v, const char* what) {
+    if (v % kSegment == 0) return true;
+    fail(key, format_bytes(v) + " is not a multiple of 4 MiB (" + what +
+                  " takes its memory in 4 MiB segments)");
+    return false;
   }
 
   bool size(std::string_view key, std::uint64_t min, std::uint64_t max, std::size_t& out) {
@@ -286,7 +297,8 @@ class Parser {
     // The page size matters only when there are pages.
     if (sc.hugepages > 0 && r.get("hugepage_size") == nullptr)
       sink_.at_section(s.name, "missing key `hugepage_size` (needed with hugepages > 0)");
-    r.size("global_heap", kMinGlobalHeap, kMaxRegion, sc.global_heap);
+    if (r.size("global_heap", kMinGlobalHeap, kMaxRegion, sc.global_heap))
+      r.whole_segments("global_heap", sc.global_heap, "the global heap");
     config_.sockets.push_back(std::move(sc));
   }
 
@@ -297,15 +309,23 @@ class Parser {
     r.expect({{"thread_allocator", is_default}, {"thread_size", false}});
     l.line = s.line;
     if (const IniEntry* e = r.get("thread_allocator")) {
-      if (auto k = kind_from(e->value)) {
+      const auto k = kind_from(e->value);
+      if (k == AllocatorKind::tree || k == AllocatorKind::none) {
         l.thread_allocator = *k;
         if (!is_default) overridden_kind_.insert(l.id);
+      } else if (k) {
+        // The per-lcore allocator is one design; a kind it is not would be a pretence.
+        r.fail("thread_allocator", "\"" + e->value +
+                                       "\" is not available: an lcore's thread allocator is "
+                                       "ctxalloc's ThreadHeap (size classes + tree): use tree, "
+                                       "or none");
       } else {
-        r.fail("thread_allocator", "\"" + e->value + "\" is not tree, bitset, bump or none");
+        r.fail("thread_allocator", "\"" + e->value + "\" is not tree or none");
       }
     }
     if (r.get("thread_size") != nullptr) {
-      if (r.size("thread_size", kMinThreadSize, kMaxRegion, l.thread_size) && !is_default)
+      if (r.size("thread_size", kMinThreadSize, kMaxRegion, l.thread_size) &&
+          r.whole_segments("thread_size", l.thread_size, "a thread allocator") && !is_default)
         overridden_size_.insert(l.id);
     }
     const bool says_none =
@@ -333,13 +353,12 @@ class Parser {
       else
         f.kind = *k;
     }
-    if (r.size("block_size", kMinBlockSize, kMaxRegion, f.block_size)) {
-      if (f.block_size % 64 != 0) {
-        r.fail("block_size", format_bytes(f.block_size) + " is not a multiple of 64 bytes");
-      } else if (f.kind == AllocatorKind::tree && !is_pow2(f.block_size)) {
-        r.fail("block_size", format_bytes(f.block_size) +
-                                 " is not a power of two (the tree allocator's size classes are)");
-      }
+    if (r.size("block_size", kMinBlockSize, kMaxBlockSize, f.block_size) &&
+        !is_pow2(f.block_size)) {
+      r.fail("block_size", format_bytes(f.block_size) +
+                               " is not a power of two (flow contexts are blocks of a context "
+                               "arena, aligned to their size, so that a free finds its context "
+                               "by masking)");
     }
     r.count("ready_blocks", kMaxReadyBlocks, f.ready_blocks, true);
     r.count("max_flows", kMaxFlows, f.max_flows, false);

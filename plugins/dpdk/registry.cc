@@ -86,9 +86,36 @@ int Registry::attach_socket(unsigned socket_id, const StatsSource& src) noexcept
   return attach_in(socket_sources_[socket_id], kMaxSourcesPerSocket, src);
 }
 
+int Registry::attach_lcore_counts(unsigned lcore_id, const CountsSource& src) noexcept {
+  if (lcore_id > kNonEalSlot || src.read == nullptr) return -EINVAL;
+  Locked l(*this);
+  if (lcore_counts_[lcore_id].read != nullptr) return -EBUSY;
+  lcore_counts_[lcore_id] = src;
+  return 0;
+}
+
+LcoreCounts Registry::read_lcore_counts(unsigned lcore_id) const noexcept {
+  const unsigned id = lcore_id < kMaxLcores ? lcore_id : kNonEalSlot;
+  const LcoreCounters& c = lcores_[id];
+  LcoreCounts n;
+  n.fallback_to_thread = c.fallback_to_thread.get();
+  n.fallback_to_global = c.fallback_to_global.get();
+  n.fallback_failures = c.fallback_failures.get();
+  n.remote_frees = c.remote_frees.get();
+  Locked l(*this);
+  if (lcore_counts_[id].read != nullptr) lcore_counts_[id].read(lcore_counts_[id].self, n);
+  return n;
+}
+
 unsigned Registry::detach(const void* self) noexcept {
   Locked l(*this);
   unsigned removed = 0;
+  for (CountsSource& c : lcore_counts_) {
+    if (c.read != nullptr && c.self == self) {
+      c = CountsSource{};
+      ++removed;
+    }
+  }
   auto scrub = [&](StatsSource* slot, unsigned n) {
     for (unsigned i = 0; i < n; ++i) {
       if (slot[i].read != nullptr && slot[i].self == self) {

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <string>
 
+#include "ctxalloc/dpdk/lcore.h"
 #include "ctxalloc/dpdk/plugin.h"
 #include "ctxalloc/dpdk/registry.h"
 #include "ctxalloc/dpdk/system.h"
@@ -86,19 +87,45 @@ Stats sum_accounts(const AccountTotals& t) {
   return s;
 }
 
-void add_lcore_counters(Dict& d, const LcoreCounters& c) {
-  d.u64("fallback_to_thread", c.fallback_to_thread.get());
-  d.u64("fallback_to_global", c.fallback_to_global.get());
-  d.u64("fallback_failures", c.fallback_failures.get());
-  d.u64("remote_frees", c.remote_frees.get());
+void add_lcore_counters(Dict& d, const LcoreCounts& c) {
+  d.u64("fallback_to_thread", c.fallback_to_thread);
+  d.u64("fallback_to_global", c.fallback_to_global);
+  d.u64("fallback_failures", c.fallback_failures);
+  d.u64("remote_frees", c.remote_frees);
 }
 
 // Lcores worth listing: EAL lcores, and any slot with sources or counts.
 bool lcore_is_active(unsigned id) {
   if (id < kMaxLcores && rte_lcore_has_role(id, ROLE_OFF) == 0) return true;
-  const LcoreCounters& c = Registry::instance().lcore(id);
-  return Registry::instance().read_lcore(id).sources > 0 || c.fallback_failures.get() != 0 ||
-         c.fallback_to_thread.get() != 0 || c.fallback_to_global.get() != 0;
+  const LcoreCounts c = Registry::instance().read_lcore_counts(id);
+  return Registry::instance().read_lcore(id).sources > 0 || c.fallback_failures != 0 ||
+         c.fallback_to_thread != 0 || c.fallback_to_global != 0;
+}
+
+// The lcore's own heap (per-lcore set-up): its memory, contexts and fallback chain.
+void add_lcore_allocator(Dict& d, const LcoreFigures& f) {
+  d.str("memory", to_string(f.memory));
+  d.u64("page_size", f.page_size);
+  d.u64("region_bytes", f.region_bytes);
+  d.u64("segment_bytes", f.segment_bytes);
+  d.u64("peak_segment_bytes", f.peak_segment_bytes);
+  d.str("bound", f.bound ? "yes" : "no");
+  d.str("thread_allocator", f.thread_mode ? "tree" : "none");
+  d.u64("bytes_in_use", f.bytes_in_use);
+  d.u64("peak_bytes", f.peak_bytes);
+  d.u64("contexts_live", f.contexts_live);
+  d.u64("contexts_made", f.contexts_made);
+  d.u64("contexts_released", f.contexts_released);
+  d.u64("context_failures", f.context_failures);
+  d.u64("flow_limit_hits", f.flow_limit_hits);
+  d.u64("context_bytes", f.context_bytes);
+  d.u64("spills_to_thread", f.spills_to_thread);
+  d.u64("spills_to_global", f.spills_to_global);
+  d.u64("spill_failures", f.spill_failures);
+  d.u64("spilled_bytes", f.spilled_bytes);
+  d.u64("thread_to_global", f.thread_to_global);
+  d.u64("refused", f.refused);
+  d.u64("remote_received", f.remote_received);
 }
 
 std::string lcore_key(unsigned id) {
@@ -109,13 +136,19 @@ bool socket_is_active(unsigned id) {
   return rte_socket_count() > id || Registry::instance().read_socket(id).sources > 0;
 }
 
-void summary(rte_tel_data* d, const Stats& s, const LcoreCounters* c) {
+void summary(rte_tel_data* d, const Stats& s, const LcoreCounts* c,
+             const LcoreFigures* heap = nullptr) {
   Dict x(d);
   x.u64("bytes_in_use", s.bytes_in_use);
   x.u64("peak_bytes", s.peak_bytes);
   x.u64("allocations", s.allocations);
   x.u64("failures", s.failures);
   if (c != nullptr) add_lcore_counters(x, *c);
+  if (heap != nullptr && heap->present) {
+    x.u64("contexts_live", heap->contexts_live);
+    x.u64("spills", heap->spills_to_thread + heap->spills_to_global);
+    x.str("memory", to_string(heap->memory));
+  }
 }
 
 // ------------------------------------------------------------------ commands
@@ -139,8 +172,10 @@ int cmd_stats(const char*, const char*, rte_tel_data* out) {
   Dict lcores(d.child("lcores"));
   for (unsigned l = 0; l <= kNonEalSlot; ++l) {
     if (!lcore_is_active(l)) continue;
-    summary(lcores.child(lcore_key(l)), sum_accounts(Registry::instance().read_lcore(l)),
-            &Registry::instance().lcore(l));
+    const LcoreCounts counts = Registry::instance().read_lcore_counts(l);
+    const LcoreFigures heap = lcore_figures(l);
+    summary(lcores.child(lcore_key(l)), sum_accounts(Registry::instance().read_lcore(l)), &counts,
+            &heap);
   }
   // Totals come from the sockets: every pool and heap is attached to one; lcore
   // sources (lanes, thread allocators) would count the same bytes twice.
@@ -174,8 +209,15 @@ int cmd_lcore(const char*, const char* params, rte_tel_data* out) {
                   : rte_lcore_has_role(id, ROLE_SERVICE) ? "service"
                                                          : "off");
   }
-  add_lcore_counters(d, Registry::instance().lcore(id));
+  add_lcore_counters(d, Registry::instance().read_lcore_counts(id));
   add_accounts(d, Registry::instance().read_lcore(id));
+  if (id < kMaxLcores) {
+    const LcoreFigures f = lcore_figures(id);
+    if (f.present) {
+      Dict heap(d.child("heap"));
+      add_lcore_allocator(heap, f);
+    }
+  }
   Dict sources(d.child("sources"));
   Registry::instance().for_each_lcore_source(id, [&](const StatsSource& src, const Stats& s) {
     add_stats(sources.child(std::string(to_string(src.account)) + "/" + src.name), s);
@@ -213,6 +255,20 @@ int cmd_socket(const char*, const char* params, rte_tel_data* out) {
     h.u64("total_bytes", heap.heap_totalsz_bytes);
     h.u64("free_bytes", heap.heap_freesz_bytes);
     h.u64("allocated_bytes", heap.heap_allocsz_bytes);
+  }
+  const SocketFigures g = socket_figures(id);
+  if (g.present) {
+    // "heap", as in /ctxalloc/lcore: the key global_heap is the account already.
+    Dict heap(d.child("heap"));
+    heap.str("memory", to_string(g.memory));
+    heap.u64("page_size", g.page_size);
+    heap.u64("region_bytes", g.region_bytes);
+    heap.u64("segment_bytes", g.segment_bytes);
+    heap.u64("peak_segment_bytes", g.peak_segment_bytes);
+    heap.u64("bytes_in_use", g.heap.bytes_in_use);
+    heap.u64("peak_bytes", g.heap.peak_bytes);
+    heap.u64("failures", g.heap.failures);
+    heap.u64("lcores", g.lcores);
   }
   d.str("eal_hugepages", rte_eal_has_hugepages() ? "yes" : "no");
   add_hugepages(d, id);

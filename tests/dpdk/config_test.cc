@@ -116,7 +116,7 @@ TEST(ConfigFiles, SeveralDefectsAreAllReportedInLineOrder) {
   const ConfigResult r = parse_config(
       "[ctxalloc]\nhugepages = maybe\nfallback = context\n[socket.0]\nlcores = 0\n"
       "hugepages = -1\nglobal_heap = 1MB\nbogus\n[lcore.default]\nthread_allocator = tree\n"
-      "thread_size = 1M\n[flows]\nkind = bump\nblock_size = 1K\nready_blocks = 1\n"
+      "thread_size = 4M\n[flows]\nkind = bump\nblock_size = 4K\nready_blocks = 1\n"
       "max_flows = 1\nidle_timeout = 1s\n",
       "several.ini");
   ASSERT_EQ(r.errors.size(), 4u);
@@ -262,9 +262,9 @@ TEST(ConfigFiles, LcoreSectionsOverrideTheDefaultKeyByKey) {
   const ConfigResult r = load_config_file((source_root() / "config/two-socket.ini").string());
   ASSERT_TRUE(r.ok());
   const Config& c = *r.config;
-  EXPECT_EQ(c.lcore(0).thread_allocator, AllocatorKind::bump);
-  EXPECT_EQ(c.lcore(0).thread_size, 1u << 20);
-  EXPECT_EQ(c.lcore(8).thread_allocator, AllocatorKind::bitset);
+  EXPECT_EQ(c.lcore(0).thread_allocator, AllocatorKind::tree) << "kind from [lcore.default]";
+  EXPECT_EQ(c.lcore(0).thread_size, 4u << 20);
+  EXPECT_EQ(c.lcore(8).thread_allocator, AllocatorKind::tree);
   EXPECT_EQ(c.lcore(8).thread_size, 16u << 20) << "size from [lcore.default]";
   EXPECT_EQ(c.lcore(8).socket, 1u);
   EXPECT_EQ(c.lcore(3).thread_allocator, AllocatorKind::tree);

@@ -15,10 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "ctxalloc/dpdk/lcore.h"
 #include "ctxalloc/dpdk/registry.h"
 #include "ctxalloc_dpdk.h"
 #include "dpdk/eal_env.h"
 #include "dpdk/json_lite.h"
+#include "dpdk/lcore_run.h"
 
 namespace ctxalloc::dpdk {
 namespace {
@@ -224,6 +226,49 @@ TEST(Telemetry, BadParametersGetNoAnswer) {
   EXPECT_TRUE(t.ask("/ctxalloc/socket,-1").is_null());
   EXPECT_TRUE(t.ask("/ctxalloc/mempool,no_such_pool").is_null());
   EXPECT_FALSE(t.ask("/ctxalloc/lcore,non_eal").is_null());
+}
+
+// The per-lcore allocators' figures (issue 8), with a flow live and spilled on lcore 1:
+// the lcore's heap, its contexts and fallbacks, and the socket's global heap, as the
+// lcore's own figures give them. Last: it sets up and tears down.
+TEST(Telemetry, PerLcoreHeapsReportTheirFigures) {
+  ASSERT_EQ(setup(), 0);
+  Context* flow = ctxalloc::testing::on_lcore(1, [] {
+    Context* f = make_flow_context();
+    if (f == nullptr) return f;
+    FlowScope in(*f);
+    for (int i = 0; i < 8; ++i)
+      (void)ctxalloc::allocate(4000);  // 32 KB in a 16 KiB flow: some spill
+    return f;
+  });
+  ASSERT_NE(flow, nullptr);
+  const LcoreFigures f = lcore_figures(1);
+  Telemetry t;
+  const Json l1 = t.ask("/ctxalloc/lcore,1");
+  const Json& heap = l1["heap"];
+  EXPECT_EQ(heap["memory"].str, "normal_pages");
+  EXPECT_EQ(heap["thread_allocator"].str, "tree");
+  EXPECT_EQ(heap["region_bytes"].u64(), 12u << 20);
+  EXPECT_EQ(heap["contexts_live"].u64(), 1u);
+  EXPECT_EQ(heap["bytes_in_use"].u64(), f.bytes_in_use);
+  EXPECT_GE(heap["peak_bytes"].u64(), f.bytes_in_use);
+  EXPECT_GT(heap["spills_to_thread"].u64(), 0u);
+  EXPECT_EQ(heap["spill_failures"].u64(), 0u);
+  EXPECT_EQ(l1["fallback_to_thread"].u64(), f.spills_to_thread) << "the registry's counts";
+  EXPECT_EQ(l1["context"]["allocations"].u64(), 1u) << "one flow made";
+  const Json stats = t.ask("/ctxalloc/stats");
+  EXPECT_EQ(stats["lcores"]["1"]["contexts_live"].u64(), 1u);
+  EXPECT_EQ(stats["lcores"]["1"]["spills"].u64(), f.spills_to_thread + f.spills_to_global);
+  const Json s0 = t.ask("/ctxalloc/socket,0");
+  EXPECT_EQ(s0["heap"]["memory"].str, "normal_pages");
+  EXPECT_EQ(s0["heap"]["region_bytes"].u64(), 32u << 20);
+  EXPECT_EQ(s0["heap"]["lcores"].u64(), 2u);
+  EXPECT_EQ(s0["ctxalloc_memory"]["normal_page_bytes"].u64(), 56u << 20);
+  ctxalloc::testing::on_lcore(1, [&] { EXPECT_EQ(release_flow_context(flow), 0); });
+  EXPECT_EQ(t.ask("/ctxalloc/lcore,1")["heap"]["contexts_live"].u64(), 0u);
+  EXPECT_EQ(teardown(), 0);
+  EXPECT_FALSE(t.ask("/ctxalloc/lcore,1").has("heap"));
+  EXPECT_FALSE(t.ask("/ctxalloc/socket,0").has("heap"));
 }
 
 }  // namespace

@@ -125,6 +125,90 @@ TEST(ThreadHeap, ABoundedHeapFallsBackToTheGlobalHeapAndCountsIt) {
   EXPECT_TRUE(h.check_invariants());
 }
 
+// Spill blocks (what exhausted contexts take) are counted by where they land: the
+// thread's own segments, else the global heap's memory -- every block in a chunk of the
+// global heap's memory, not only the one that brought the chunk in.
+TEST(ThreadHeap, SpillsAreCountedByTheMemoryTheyLandOn) {
+  SegmentSource thread_segs(MapOptions{}, kSeg);  // one segment: room for a few spills
+  SegmentSource global_segs(MapOptions{}, 2 * kSeg);
+  GlobalHeap global(global_segs);
+  ThreadHeap h(thread_segs, global);
+  std::vector<void*> spilled;
+  bool from_global = false;
+  // 512 KiB blocks: fewer than eight fit in one segment, so the thread runs out first.
+  for (int i = 0; i < 12; ++i) {
+    const Block b = h.allocate_spill(Layout{512 << 10, 16}, &from_global);
+    ASSERT_TRUE(b) << i;
+    EXPECT_EQ(from_global, SegmentMap::lookup(b.ptr) != nullptr &&
+                               SegmentChain::source_of_single(b.ptr) == &global_segs);
+    spilled.push_back(b.ptr);
+  }
+  ThreadHeapStats st = h.stats();
+  EXPECT_GT(st.context_spills_thread, 0u);
+  EXPECT_GE(st.context_spills_global, 12u - 7u);
+  EXPECT_EQ(st.context_spills_thread + st.context_spills_global, 12u);
+  // Both sources spent (three segments hold about 21 such blocks): spills then fail,
+  // each counted once.
+  for (int i = 0; i < 16; ++i) {
+    const Block b = h.allocate_spill(Layout{512 << 10, 16}, &from_global);
+    if (b.ptr == nullptr) break;
+    spilled.push_back(b.ptr);
+  }
+  EXPECT_FALSE(h.allocate_spill(Layout{512 << 10, 16}, &from_global));
+  st = h.stats();
+  EXPECT_GE(st.context_spill_failures, 1u);
+  for (void* p : spilled)
+    h.free_spill(p);
+  EXPECT_TRUE(h.check_invariants());
+  EXPECT_EQ(h.stats().spill.bytes_in_use, 0u);
+}
+
+// A configuration may cut the chain short: without the thread tier contexts spill
+// straight onto the global heap's memory; without the global tier nothing reaches the
+// global heap and requests past the thread's budget are refused (counted).
+TEST(ThreadHeap, FallbackTiersCutTheChainShort) {
+  SegmentSource thread_segs(MapOptions{}, 2 * kSeg);
+  SegmentSource global_segs(MapOptions{}, 4 * kSeg);
+  GlobalHeap global(global_segs);
+  {
+    ThreadHeap h(thread_segs, global);
+    h.set_fallback_tiers(FallbackTiers{false, true});
+    bool from_global = false;
+    const Block b = h.allocate_spill(Layout{1000, 16}, &from_global);
+    ASSERT_TRUE(b);
+    EXPECT_TRUE(from_global);
+    EXPECT_EQ(SegmentChain::source_of_single(b.ptr), &global_segs);
+    EXPECT_EQ(h.stats().context_spills_thread, 0u);
+    EXPECT_EQ(h.stats().context_spills_global, 1u);
+    h.free_spill(b.ptr);
+  }
+  {
+    ThreadHeap h(thread_segs, global);
+    h.set_fallback_tiers(FallbackTiers{true, false});
+    EXPECT_FALSE(h.allocate(Layout{2 << 20, 16})) << "large requests are the global heap's";
+    std::vector<Block> blocks;
+    for (int i = 0; i < 16; ++i) {
+      const Block b = h.allocate(Layout{512 << 10, 16});
+      if (b.ptr == nullptr) break;
+      EXPECT_TRUE(h.owns_tag(SegmentMap::lookup(b.ptr)));
+      blocks.push_back(b);
+    }
+    EXPECT_LT(blocks.size(), 16u);
+    EXPECT_EQ(h.stats().fallbacks, 0u);
+    EXPECT_EQ(h.stats().refused, 2u);
+    EXPECT_EQ(global.stats().allocations, 0u);
+    // The tree holds both segments: a spill finds no thread memory and may not go global.
+    bool from_global = true;
+    EXPECT_FALSE(h.allocate_spill(Layout{1000, 16}, &from_global));
+    EXPECT_EQ(h.stats().context_spill_failures, 1u);
+    EXPECT_EQ(global_segs.bytes_out(), 0u);
+    for (Block b : blocks)
+      h.free_owned(b.ptr, SegmentMap::lookup(b.ptr));
+    EXPECT_TRUE(h.check_invariants());
+  }
+  EXPECT_EQ(global_segs.bytes_out(), 0u);
+}
+
 TEST(ThreadHeap, ResizeMovesAcrossItsPartsKeepingTheBytes) {
   SegmentSource segs;
   GlobalHeap global(segs);

@@ -96,6 +96,150 @@ int ctxalloc_dpdk_socket_stats(unsigned int socket_id, int account,
  */
 int ctxalloc_dpdk_mempool_check(const struct rte_mempool* mp, char* why, size_t len);
 
+/* ------------------------------------------------------------------------------------
+ * Per-lcore allocators (docs/dpdk.md, "Per-lcore allocators"): after rte_eal_init, a
+ * global heap per socket and a thread heap per lcore on its socket's memory, flow
+ * contexts from each lcore's arena, all torn down by ctxalloc_dpdk_fini().
+ * ------------------------------------------------------------------------------------ */
+
+/**
+ * Builds the per-socket global heaps and per-lcore thread heaps from the configuration.
+ * Call on the main lcore after rte_eal_init, before the lcores allocate.
+ * @return 0 (also when already done); -EINVAL (bad configuration, or an lcore on a socket
+ *         it does not describe); -ENODEV (EAL not initialised); -ENOMEM (memory could not
+ *         be reserved: the log says where); -ENOTSUP (hugepages = require without
+ *         hugepages in EAL). Nothing is left half made on failure.
+ */
+int ctxalloc_dpdk_lcores_setup(void);
+
+/**
+ * Binds the calling lcore to its heap: ctxalloc_dpdk_malloc() then serves from it
+ * (unless its thread_allocator is none). Call it on the lcore itself (in its lcore main
+ * function); ctxalloc_dpdk_flow_create() binds implicitly.
+ * @return 0; -ENODEV (no heap for this thread: not set up, or no lcore id); -EBUSY.
+ */
+int ctxalloc_dpdk_lcore_bind(void);
+
+/** Undoes ctxalloc_dpdk_lcore_bind() on the calling thread. @return 0, or -ENODEV. */
+int ctxalloc_dpdk_lcore_unbind(void);
+
+/** What ctxalloc_dpdk_fini() found and did. */
+struct ctxalloc_dpdk_teardown {
+  unsigned int lcores;      /**< lcore heaps */
+  unsigned int sockets;     /**< global heaps */
+  unsigned int busy_lcores; /**< lcores still running or bound on another thread */
+  uint64_t bytes_returned;  /**< memory given back to DPDK or the kernel */
+  uint64_t live_bytes;      /**< bytes still in use (0 for a clean tear-down) */
+  uint64_t live_contexts;   /**< flow contexts not released */
+};
+
+/**
+ * Tears the per-lcore allocators down: unbinds every lcore on its own thread (workers
+ * must be waiting: call after rte_eal_mp_wait_lcore), checks that nothing is in use and
+ * gives all memory back. Call on the main lcore, before rte_eal_cleanup.
+ * @param report  receives what was found (may be NULL)
+ * @return 0 (also when nothing was set up); -EBUSY when an lcore still runs or memory is
+ *         still in use (logged per lcore and socket; nothing is freed).
+ */
+int ctxalloc_dpdk_fini(struct ctxalloc_dpdk_teardown* report);
+
+/** A flow context (opaque): a bump, bit-set or tree allocator of the configured size. */
+struct ctxalloc_dpdk_flow;
+
+/**
+ * A flow context of the configured kind and size from the calling lcore's arena.
+ * @return the context, or NULL (no heap for this thread, max_flows live, or no memory
+ *         left; counted in the lcore's figures).
+ */
+struct ctxalloc_dpdk_flow* ctxalloc_dpdk_flow_create(void);
+
+/** The thread's allocation state saved by ctxalloc_dpdk_flow_enter(). */
+struct ctxalloc_dpdk_scope {
+  void* saved_context;
+  unsigned char saved_mode;
+};
+
+/**
+ * Makes a flow current on the calling lcore: ctxalloc_dpdk_malloc() serves from it
+ * (falling back along the configured chain when it is full) until
+ * ctxalloc_dpdk_flow_leave(saved). Scopes nest.
+ * @return 0; -EINVAL (NULL); -EPERM (the flow belongs to another lcore).
+ */
+int ctxalloc_dpdk_flow_enter(struct ctxalloc_dpdk_flow* flow, struct ctxalloc_dpdk_scope* saved);
+
+/** Restores what ctxalloc_dpdk_flow_enter() saved. */
+void ctxalloc_dpdk_flow_leave(const struct ctxalloc_dpdk_scope* saved);
+
+/**
+ * Frees a flow context and everything allocated in it at once; every pointer into it is
+ * dead afterwards. On the lcore that made it.
+ * @return 0; -EINVAL (NULL); -EPERM (another lcore's flow: reported as misuse, kept).
+ */
+int ctxalloc_dpdk_flow_release(struct ctxalloc_dpdk_flow* flow);
+
+/** size bytes (aligned for any type) from the current allocator: the flow entered, the
+ *  lcore's heap, or the socket's global heap. NULL when the chain is exhausted. */
+void* ctxalloc_dpdk_malloc(size_t size);
+/** The same with an alignment (a power of two). */
+void* ctxalloc_dpdk_aligned_alloc(size_t align, size_t size);
+/** Frees a block of any allocator of ctxalloc, from any lcore: it goes back to its owner
+ *  (a block of another lcore's flow returns to that lcore). NULL is ignored. */
+void ctxalloc_dpdk_free(void* p);
+
+/** Where a heap's memory comes from. */
+enum ctxalloc_dpdk_memory {
+  CTXALLOC_DPDK_MEMORY_NONE = 0,
+  CTXALLOC_DPDK_MEMORY_HUGEPAGES = 1,    /**< a DPDK memzone on the socket */
+  CTXALLOC_DPDK_MEMORY_NORMAL_PAGES = 2, /**< mmap bound to the node (no hugepages) */
+};
+
+/** One lcore's allocators (see LcoreFigures in ctxalloc/dpdk/lcore.h). */
+struct ctxalloc_dpdk_lcore_info {
+  int present;     /**< the lcore has a heap */
+  int bound;       /**< a thread is bound to it */
+  int thread_mode; /**< its thread allocator is tree (0: none) */
+  unsigned int socket;
+  int memory; /**< enum ctxalloc_dpdk_memory */
+  uint64_t page_size;
+  uint64_t region_bytes;  /**< reserved: thread_size + ready flow blocks */
+  uint64_t segment_bytes; /**< taken by the heap now */
+  uint64_t peak_segment_bytes;
+  struct ctxalloc_dpdk_stats thread; /**< the thread heap */
+  uint64_t contexts_made;
+  uint64_t contexts_released;
+  uint64_t contexts_live;
+  uint64_t context_failures;
+  uint64_t flow_limit_hits;
+  uint64_t context_bytes;
+  uint64_t spills_to_thread; /**< context -> thread fallbacks */
+  uint64_t spills_to_global; /**< context -> global fallbacks */
+  uint64_t spill_failures;
+  uint64_t spilled_bytes;
+  uint64_t thread_to_global; /**< thread heap -> global heap fallbacks */
+  uint64_t refused;
+  uint64_t remote_received;
+  uint64_t bytes_in_use;
+  uint64_t peak_bytes;
+};
+
+/** @return 0, or -EINVAL (lcore_id >= 128 or out NULL); present is 0 without a heap. */
+int ctxalloc_dpdk_lcore_info(unsigned int lcore_id, struct ctxalloc_dpdk_lcore_info* out);
+
+/** One socket's global heap. */
+struct ctxalloc_dpdk_socket_info {
+  int present;
+  int memory; /**< enum ctxalloc_dpdk_memory */
+  uint64_t page_size;
+  uint64_t region_bytes;
+  uint64_t segment_bytes;
+  uint64_t peak_segment_bytes;
+  struct ctxalloc_dpdk_stats heap;
+  unsigned int lcores;
+};
+
+/** @return 0, or -EINVAL (socket_id >= 32 or out NULL); present is 0 without a heap. */
+int ctxalloc_dpdk_socket_info(unsigned int socket_id, struct ctxalloc_dpdk_socket_info* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "ctxalloc/core/check.h"
 #include "ctxalloc/core/layout.h"
@@ -33,6 +34,13 @@ class SegmentChain {
 
   std::size_t count() const noexcept { return count_; }
   const OwnerTag* tag() const noexcept { return tag_; }
+
+  /// The source the chunk holding p came from, for chains whose chunks are one segment
+  /// each (the chunk header is then found by masking p). p must lie in such a chunk.
+  static SegmentSource* source_of_single(const void* p) noexcept {
+    const auto base = reinterpret_cast<std::uintptr_t>(p) & ~(SegmentMap::kSegmentSize - 1);
+    return reinterpret_cast<const Chunk*>(base)->source;
+  }
 
   /// Checks the list links and that every segment of every chunk is registered to tag.
   /// `region_ok(region)` checks what the owning part knows of each region.

@@ -55,8 +55,9 @@ Block ThreadHeap::allocate(Layout layout) noexcept {
     if (b.ptr != nullptr) return b;
   }
   // Too large for the tree, also for its alignment alone (adding a segment would not
-  // help): the global heap maps it.
+  // help): the global heap maps it, unless the fallback tiers leave it out.
   if (!medium_.config().fits(layout.size, layout.align)) {
+    if (!tiers_.global) return refuse();
     large_.add(1);
     return global_.allocate(layout);
   }
@@ -65,8 +66,14 @@ Block ThreadHeap::allocate(Layout layout) noexcept {
 }
 
 Block ThreadHeap::fallback(Layout layout) noexcept {
+  if (!tiers_.global) return refuse();
   fallbacks_.add(1);
   return global_.allocate(layout);
+}
+
+Block ThreadHeap::refuse() noexcept {
+  refused_.add(1);
+  return Block{};
 }
 
 Block ThreadHeap::allocate_medium(Layout layout) noexcept {
@@ -147,14 +154,28 @@ Block ThreadHeap::resize(void* p, const OwnerTag* tag, Layout new_layout, Move m
 }
 
 Block ThreadHeap::allocate_spill(Layout layout, bool* from_global) noexcept {
-  *from_global = false;
+  Block b = spill_block(layout);
+  // Spill chunks are one segment each, so the chunk (and the source it came from) is
+  // found by masking: a later spill into a chunk of the global heap's memory counts as
+  // global too, not only the spill that brought the chunk in.
+  *from_global = b.ptr != nullptr && SegmentChain::source_of_single(b.ptr) != &segments_;
+  if (b.ptr == nullptr) {
+    spill_failures_.add(1);
+  } else if (*from_global) {
+    spills_global_.add(1);
+  } else {
+    spills_thread_.add(1);
+  }
+  return b;
+}
+
+Block ThreadHeap::spill_block(Layout layout) noexcept {
   Block b = spill_.allocate(layout);
   if (b.ptr != nullptr || layout.size > spill_.config().max_class()) return b;
-  Block region = spill_chunks_.add(1);
-  if (region.ptr == nullptr) {
+  Block region = tiers_.thread ? spill_chunks_.add(1) : Block{};
+  if (region.ptr == nullptr && tiers_.global) {
     // The thread's own budget is spent: the global heap's memory, still tracked here.
     region = spill_chunks_.add(1, &global_.segments());
-    *from_global = region.ptr != nullptr;
   }
   if (region.ptr == nullptr) return Block{};
   if (!spill_.add_region(region)) {
@@ -277,6 +298,10 @@ ThreadHeapStats ThreadHeap::stats() const noexcept {
   s.spill = spill_.stats();
   s.spill_segments = spill_chunks_.count();
   s.contexts_live = arenas_.live_blocks();
+  s.context_spills_thread = spills_thread_.get();
+  s.context_spills_global = spills_global_.get();
+  s.context_spill_failures = spill_failures_.get();
+  s.refused = refused_.get();
   return s;
 }
 

@@ -38,12 +38,27 @@ struct ThreadHeapStats {
   std::uint64_t small_segments = 0;   ///< segments held by the size-class front
   std::uint64_t spill_segments = 0;   ///< segments held by the spill tree
   std::uint64_t contexts_live = 0;    ///< contexts made and not released
+  /// Requests of this heap's contexts that spilled: served on the thread's own segments,
+  /// on the global heap's memory, or by nothing (cumulative; each spill counted once).
+  std::uint64_t context_spills_thread = 0;
+  std::uint64_t context_spills_global = 0;
+  std::uint64_t context_spill_failures = 0;
+  /// Requests refused because the fallback tiers leave the global heap out.
+  std::uint64_t refused = 0;
   /// Both parts together.
   Stats total() const noexcept {
     Stats t = small;
     t += medium;
     return t;
   }
+};
+
+/// Which tiers may serve what a thread heap and its contexts cannot: the crate's chain
+/// is context -> thread -> global, and a configuration may cut it short (a DPDK lcore
+/// whose config says `context -> global`, or `context -> thread -> fail`).
+struct FallbackTiers {
+  bool thread = true;  ///< contexts spill onto the thread's own segments
+  bool global = true;  ///< contexts spill, and the heap falls back, onto the global heap
 };
 
 class ThreadHeap {
@@ -98,8 +113,13 @@ class ThreadHeap {
     return arenas_.get(bytes, segments_, this);
   }
   /// A block for a context that ran out (the spill tree): from the thread's segments,
-  /// else from the global heap's source (*from_global set). Null when both refuse.
+  /// else from the global heap's source (*from_global set when the block lies on the
+  /// global heap's memory), as far as the fallback tiers allow. Null when both refuse.
   Block allocate_spill(Layout layout, bool* from_global) noexcept;
+  /// Limits where spills and fallbacks go (both tiers by default). Owner thread, or
+  /// before the heap is used.
+  void set_fallback_tiers(FallbackTiers tiers) noexcept { tiers_ = tiers; }
+  FallbackTiers fallback_tiers() const noexcept { return tiers_; }
   /// Frees a spill block (as allocate_spill returned it).
   void free_spill(void* block) noexcept;
   std::size_t spill_size(const void* block) const noexcept { return spill_.allocated_size(block); }
@@ -149,6 +169,8 @@ class ThreadHeap {
   bool add_medium_segment() noexcept;
   void return_free_medium_segments(std::size_t keep) noexcept;
   Block fallback(Layout layout) noexcept;
+  Block refuse() noexcept;                    // the tiers leave the global heap out
+  Block spill_block(Layout layout) noexcept;  // allocate_spill without the counting
 
   // The medium segments' tag. Its owner is the tree (never the address of small_, which
   // the free fast path compares tags with); heap leads back to this heap.
@@ -177,8 +199,13 @@ class ThreadHeap {
   std::atomic<bool> abandoned_{false};
   mutable std::mutex lock_;  // only while abandoned, and around abandon/adopt
 
+  FallbackTiers tiers_{};
   Counter fallbacks_;
   Counter large_;
+  Counter spills_thread_;
+  Counter spills_global_;
+  Counter spill_failures_;
+  Counter refused_;
   Counter remote_received_;
   Counter misuses_;
 };

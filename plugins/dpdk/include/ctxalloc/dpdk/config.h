@@ -46,7 +46,7 @@ struct SocketConfig {
   std::vector<unsigned> lcores;     ///< sorted, each lcore in exactly one socket
   std::size_t hugepage_size = 0;    ///< bytes (a power of two)
   std::uint64_t hugepages = 0;      ///< pages to reserve on this node (0: none)
-  std::size_t global_heap = 0;      ///< bytes of the socket's lockable global heap
+  std::size_t global_heap = 0;      ///< bytes of the socket's global heap (4 MiB multiple)
   unsigned line = 0;                ///< of the [socket.N] heading
   unsigned hugepages_line = 0;      ///< of the `hugepages` key
   unsigned hugepage_size_line = 0;  ///< of the `hugepage_size` key
@@ -60,15 +60,17 @@ struct SocketConfig {
 struct LcoreConfig {
   unsigned id = 0;      ///< the lcore id ([lcore.default]: unused)
   unsigned socket = 0;  ///< from the socket that lists it ([lcore.default]: unused)
+  /// tree (ctxalloc's ThreadHeap) or none (no thread allocator: the lcore's flow
+  /// contexts still come from its own arena); the validator refuses bump and bitset.
   AllocatorKind thread_allocator = AllocatorKind::tree;
-  std::size_t thread_size = 0;  ///< bytes (0 with thread_allocator none)
+  std::size_t thread_size = 0;  ///< bytes, a 4 MiB multiple (0 with thread_allocator none)
   unsigned line = 0;            ///< of the section heading (0: from [lcore.default])
 };
 
 /// [flows]: the per-flow context allocators.
 struct FlowConfig {
   AllocatorKind kind = AllocatorKind::bump;   ///< never none
-  std::size_t block_size = 0;                 ///< bytes of one flow context
+  std::size_t block_size = 0;                 ///< bytes of one flow context (2^12..2^22)
   std::uint32_t ready_blocks = 0;             ///< made ahead of time, per lcore
   std::uint32_t max_flows = 0;                ///< live flows at most (all lcores)
   std::chrono::milliseconds idle_timeout{0};  ///< a flow idle this long ends
@@ -92,8 +94,11 @@ struct Config {
   LcoreConfig lcore(unsigned id) const noexcept;
   /// Whether `fallback` contains the tier.
   bool falls_back_to(Tier t) const noexcept;
+  /// Bytes of an lcore's ready flow-context blocks: ready_blocks * block_size, rounded
+  /// up to whole 4 MiB segments (the arena's slabs).
+  std::uint64_t ready_bytes() const noexcept;
   /// Bytes a socket's lcores and heap take: global_heap + for every lcore on it,
-  /// thread_size + ready_blocks * block_size.
+  /// thread_size + ready_bytes().
   std::uint64_t socket_demand(const SocketConfig& s) const noexcept;
 };
 

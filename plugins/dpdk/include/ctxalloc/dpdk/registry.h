@@ -65,6 +65,22 @@ struct alignas(64) LcoreCounters {
   LcoreCounter remote_frees;        ///< blocks freed here that another lcore owns
 };
 
+/// The figures of LcoreCounters as plain numbers, as telemetry reports them.
+struct LcoreCounts {
+  std::uint64_t fallback_to_thread = 0;
+  std::uint64_t fallback_to_global = 0;
+  std::uint64_t fallback_failures = 0;
+  std::uint64_t remote_frees = 0;
+};
+
+/// Counts an allocator keeps itself (an lcore's thread heap counts its contexts' spills
+/// and its own fallbacks), added to the lcore's counters when they are read: nothing
+/// extra on the allocation path. `read` adds into `sum` and must be safe from any thread.
+struct CountsSource {
+  void (*read)(const void* self, LcoreCounts& sum) noexcept = nullptr;
+  const void* self = nullptr;
+};
+
 /// Memory ctxalloc took on one socket, by kind of page. Written when regions are
 /// mapped or released (rare), hence atomics.
 struct alignas(64) SocketCounters {
@@ -97,9 +113,15 @@ class Registry {
   int attach_lcore(unsigned lcore_id, const StatsSource& src) noexcept;
   /// Adds a source to a socket's accounts. 0, -EINVAL or -ENOSPC.
   int attach_socket(unsigned socket_id, const StatsSource& src) noexcept;
-  /// Removes every source whose `self` is this object; afterwards its read() is never
-  /// called again. Returns how many were removed.
+  /// Sets the counts source of an lcore (one each). 0, -EINVAL (bad id or no read
+  /// function) or -EBUSY (the lcore has one).
+  int attach_lcore_counts(unsigned lcore_id, const CountsSource& src) noexcept;
+  /// Removes every source (stats and counts) whose `self` is this object; afterwards its
+  /// read() is never called again. Returns how many were removed.
   unsigned detach(const void* self) noexcept;
+
+  /// An lcore's counters (lcore(id)) plus what its counts source adds.
+  LcoreCounts read_lcore_counts(unsigned lcore_id) const noexcept;
 
   /// Sums of the sources attached to an lcore / a socket.
   AccountTotals read_lcore(unsigned lcore_id) const noexcept;
@@ -146,6 +168,7 @@ class Registry {
   SocketCounters sockets_[kMaxSockets];
   StatsSource lcore_sources_[kMaxLcores + 1][kMaxSourcesPerLcore];
   StatsSource socket_sources_[kMaxSockets][kMaxSourcesPerSocket];
+  CountsSource lcore_counts_[kMaxLcores + 1];
   std::atomic<std::uint64_t> refused_{0};
 };
 
