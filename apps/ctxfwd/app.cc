@@ -21,8 +21,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <limits>
+
+#include "ctxalloc/dpdk/lcore.h"
+#include "ctxalloc/dpdk/plugin.h"
 
 #include "flow_alloc_dispatch.h"
 #include "report.h"
@@ -87,7 +91,8 @@ std::string plan_eal_args(App& app, const std::vector<std::string>& eal_args) {
                                          8191, 2 * (kRxDesc + kTxDesc) + 1024 + replayed_packets);
   need.max_flows = app.opts.resolved_max_flows();
   need.flow_context_bytes = app.opts.resolved_flow_context_bytes();
-  need.flow_memory_from_dpdk = app.opts.flow_alloc != FlowAllocKind::malloc;
+  need.flow_memory_from_dpdk = app.opts.flow_alloc == FlowAllocKind::rte_malloc;
+  need.ctxalloc_bytes = app.ctxalloc_bytes;
   if (auto e = plan_eal(eal_args, scan, embedded, dev, probe_hugepages(), estimate_memory_mb(need),
                         static_cast<long>(getpid()), app.eal);
       !e.empty())
@@ -296,18 +301,83 @@ int parse_command_line(App& app, int argc, char** argv, std::vector<std::string>
     std::fputs(usage_text().c_str(), stdout);
     return kExitOk;
   }
-  if (!app.opts.config_path.empty())
-    log_line("--config " + app.opts.config_path +
-             ": kept; the config loader is not wired yet, so built-in defaults and the "
-             "command line apply");
   eal_args = std::move(split.eal);
   return -1;
+}
+
+// The configuration (--config FILE, else $CTXALLOC_CONFIG, else the embedded default),
+// read when a file is named or the flows use ctxalloc. Its [flows] section fills the
+// flow settings the command line leaves out; with --flow-alloc ctxalloc its sockets and
+// lcores size the per-lcore allocators (and so the memory EAL must have).
+std::string load_config(App& app) {
+  AppOptions& o = app.opts;
+  const bool ctxalloc = o.flow_alloc == FlowAllocKind::ctxalloc;
+  if (o.config_path.empty() && !ctxalloc) return {};
+  const int rc =
+      ctxalloc::dpdk::initialise(o.config_path.empty() ? nullptr : o.config_path.c_str());
+  const ctxalloc::dpdk::Config* cfg = ctxalloc::dpdk::active_config();
+  if (rc != 0 || cfg == nullptr)
+    return "configuration " + (o.config_path.empty() ? std::string("(default)") : o.config_path) +
+           ": " +
+           (rc == -EINVAL ? std::string("invalid, see the messages above") : std::strerror(-rc));
+  const ctxalloc::dpdk::FlowConfig& f = cfg->flows;
+  if (!o.idle_timeout_ms)
+    o.idle_timeout_ms = static_cast<std::uint32_t>(
+        std::min<std::int64_t>(f.idle_timeout.count(), std::numeric_limits<std::uint32_t>::max()));
+  if (!o.max_flows) o.max_flows = f.max_flows;
+  if (ctxalloc && o.flow_context_bytes && *o.flow_context_bytes != f.block_size)
+    return "--flow-context-bytes " + std::to_string(*o.flow_context_bytes) +
+           ": with --flow-alloc ctxalloc a flow's context is the configuration's [flows] "
+           "block_size (" +
+           std::to_string(f.block_size) + " in " + cfg->source + "); set it there";
+  if (!o.flow_context_bytes) o.flow_context_bytes = static_cast<std::uint32_t>(f.block_size);
+  if (ctxalloc)
+    for (const ctxalloc::dpdk::SocketConfig& sc : cfg->sockets)
+      app.ctxalloc_bytes += cfg->socket_demand(sc);
+  log_line("configuration: " + cfg->source + " (flows: " + std::to_string(*o.max_flows) +
+           " per lcore, idle timeout " + std::to_string(*o.idle_timeout_ms) + " ms, " +
+           std::to_string(*o.flow_context_bytes) + " B per flow)");
+  return {};
+}
+
+// --flow-alloc ctxalloc: the per-lcore allocators, after EAL (memzones on each socket).
+std::string set_up_ctxalloc(App& app) {
+  if (app.opts.flow_alloc != FlowAllocKind::ctxalloc) return {};
+  if (int rc = ctxalloc::dpdk::setup(); rc != 0)
+    return "ctxalloc per-lcore allocators: " + std::string(std::strerror(-rc)) +
+           " (the log above says which heap)";
+  app.ctxalloc_set_up = true;
+  for (const auto& st : app.lcores) {
+    const ctxalloc::dpdk::LcoreFigures f = ctxalloc::dpdk::lcore_figures(st->plan.lcore);
+    log_line("lcore " + std::to_string(st->plan.lcore) + ": ctxalloc heap of " +
+             std::to_string(f.region_bytes >> 20) + " MiB on " +
+             ctxalloc::dpdk::to_string(f.memory) + " of socket " + std::to_string(f.socket) +
+             ", flow contexts of " + std::to_string(f.context_bytes) + " B");
+  }
+  return {};
+}
+
+// After the lcores stopped: every heap back, nothing in use (a leak is an error).
+std::string tear_down_ctxalloc(App& app) {
+  if (!app.ctxalloc_set_up) return {};
+  ctxalloc::dpdk::TeardownReport r;
+  const int rc = ctxalloc::dpdk::teardown(&r);
+  app.ctxalloc_set_up = rc != 0;
+  if (rc == 0) {
+    log_line("ctxalloc: " + std::to_string(r.lcores) + " lcore heaps and " +
+             std::to_string(r.sockets) + " socket heaps torn down, " +
+             std::to_string(r.bytes_returned >> 20) + " MiB returned, nothing in use");
+    return {};
+  }
+  return "ctxalloc tear-down: " + std::to_string(r.live_bytes) + " bytes and " +
+         std::to_string(r.live_contexts) + " flow contexts still in use, " +
+         std::to_string(r.busy_lcores) + " lcores busy";
 }
 
 int run_steps(App& app, int argc, char** argv) {
   std::vector<std::string> eal_args;
   if (int rc = parse_command_line(app, argc, argv, eal_args); rc >= 0) return rc;
-  if (auto e = flow_alloc_unavailable(app.opts.flow_alloc); !e.empty()) {
+  if (auto e = load_config(app); !e.empty()) {
     log_error(e);
     return kExitFailure;
   }
@@ -323,11 +393,16 @@ int run_steps(App& app, int argc, char** argv) {
     log_error(e);
     return kExitFailure;
   }
+  if (auto e = set_up_ctxalloc(app); !e.empty()) {
+    log_error(e);
+    return kExitFailure;
+  }
   std::string error;
   const std::string unavailable =
       with_flow_allocator(app.opts.flow_alloc, [&]<FlowAllocator A>() { error = forward<A>(app); });
   if (!unavailable.empty()) error = unavailable;
   if (error.empty()) error = check_returned(app);
+  if (const std::string e = tear_down_ctxalloc(app); error.empty()) error = e;
   const std::string report_error = report(app);
   if (!error.empty()) log_error(error);
   if (!report_error.empty()) log_error(report_error);

@@ -59,6 +59,8 @@ struct App {
   EalPlan eal;
   EmbeddedInput input;
   bool eal_ready = false;
+  std::uint64_t ctxalloc_bytes = 0;  ///< --flow-alloc ctxalloc: what its heaps reserve
+  bool ctxalloc_set_up = false;      ///< the per-lcore allocators exist (tear down)
   Ports ports;
   std::uint32_t mbufs = 0;
   std::vector<std::unique_ptr<LcoreState>> lcores;  ///< workers, in plan order

@@ -114,6 +114,8 @@ std::uint64_t estimate_memory_mb(const MemoryNeed& need) {
   const std::uint64_t flows = std::uint64_t{need.workers} * need.max_flows;
   bytes += flows * kFlowSlotBytes;
   if (need.flow_memory_from_dpdk) bytes += flows * need.flow_context_bytes;
+  // Memzones are aligned to 4 MiB: one segment of slack each (a few per socket).
+  bytes += need.ctxalloc_bytes + (need.ctxalloc_bytes != 0 ? std::uint64_t{16} << 20 : 0);
   // EAL's own structures, the rings, tx buffers and the heap's fragmentation.
   bytes += std::uint64_t{24} << 20;
   return (bytes + (1u << 20) - 1) >> 20;

@@ -42,6 +42,9 @@ struct MemoryNeed {
   std::uint32_t max_flows = 0;           ///< per worker
   std::uint32_t flow_context_bytes = 0;  ///< per flow
   bool flow_memory_from_dpdk = false;    ///< rte_malloc flow contexts live in DPDK's heap
+  /// Memory the ctxalloc per-lcore allocators reserve from DPDK (memzones: global heaps,
+  /// thread heaps, ready flow blocks), from the configuration.
+  std::uint64_t ctxalloc_bytes = 0;
 };
 /// Mebibytes, rounded up, with headroom for EAL's own structures.
 std::uint64_t estimate_memory_mb(const MemoryNeed& need);

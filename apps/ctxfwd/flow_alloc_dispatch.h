@@ -5,23 +5,15 @@
 
 #include <string>
 
+#include "ctxalloc_flow_allocator.h"
 #include "options.h"
 #include "rte_malloc_backend.h"
 #include "tracked_flow_allocator.h"
 
 namespace ctxfwd {
 
-/// Empty when `kind` can run in this build, else why not.
-inline std::string flow_alloc_unavailable(FlowAllocKind kind) {
-  if (kind == FlowAllocKind::ctxalloc)
-    return "--flow-alloc ctxalloc: not yet available in this build (the ctxalloc flow "
-           "contexts arrive with the per-lcore allocators, issues 5 and 8); use rte_malloc "
-           "or malloc";
-  return {};
-}
-
 /// Calls `f.template operator()<A>()` with the FlowAllocator type of `kind`; returns
-/// flow_alloc_unavailable(kind) without calling it when there is none.
+/// why not without calling it when there is none.
 template <class F>
 std::string with_flow_allocator(FlowAllocKind kind, F&& f) {
   switch (kind) {
@@ -32,9 +24,10 @@ std::string with_flow_allocator(FlowAllocKind kind, F&& f) {
       f.template operator()<RteMallocFlowAllocator>();
       return {};
     case FlowAllocKind::ctxalloc:
-      break;
+      f.template operator()<CtxallocFlowAllocator>();
+      return {};
   }
-  return flow_alloc_unavailable(kind);
+  return "unknown --flow-alloc";
 }
 
 }  // namespace ctxfwd

@@ -284,7 +284,7 @@ std::string usage_text() {
          "  --stats-period SECONDS   periodic stats line (default 1; 0: none)\n"
          "  --no-mac-updating        forward frames unchanged\n"
          "  --stats-json FILE        final summary as JSON\n"
-         "  --flow-alloc KIND        ctxalloc | rte_malloc | malloc (default rte_malloc)\n"
+         "  --flow-alloc KIND        ctxalloc | rte_malloc | malloc (default ctxalloc)\n"
          "  --pipeline               rx lcores hand packets to tx lcores over rte_rings\n"
          "  --max-flows N            flow table size per lcore (default 16384)\n"
          "  --idle-timeout-ms MS     a flow idle this long ends (default 10000; 0: never)\n"

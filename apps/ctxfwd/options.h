@@ -45,11 +45,11 @@ struct AppOptions {
   double stats_period_s = 1;               ///< --stats-period; 0: no periodic line
   bool mac_updating = true;                ///< --no-mac-updating clears it
   std::string stats_json;                  ///< --stats-json FILE
-  FlowAllocKind flow_alloc = FlowAllocKind::rte_malloc;  ///< --flow-alloc
-  bool pipeline = false;                                 ///< --pipeline
-  std::optional<std::uint32_t> max_flows;                ///< --max-flows, per lcore
-  std::optional<std::uint32_t> idle_timeout_ms;          ///< --idle-timeout-ms
-  std::optional<std::uint32_t> flow_context_bytes;       ///< --flow-context-bytes
+  FlowAllocKind flow_alloc = FlowAllocKind::ctxalloc;  ///< --flow-alloc
+  bool pipeline = false;                               ///< --pipeline
+  std::optional<std::uint32_t> max_flows;              ///< --max-flows, per lcore
+  std::optional<std::uint32_t> idle_timeout_ms;        ///< --idle-timeout-ms
+  std::optional<std::uint32_t> flow_context_bytes;     ///< --flow-context-bytes
   std::uint64_t max_packets = 0;  ///< --max-packets: stop after this many rx (0: no limit)
   std::uint32_t mbufs = 0;        ///< --mbufs: mbuf pool size per socket (0: computed)
   std::uint32_t ring_size = kDefaultRingSize;  ///< --ring-size (pipeline), a power of two

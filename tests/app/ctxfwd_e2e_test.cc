@@ -179,7 +179,7 @@ TEST_F(Ctxfwd, ForwardsValidPacketsWithRewrittenMacsForEachFlowAllocator) {
   const Input in = generate("mixed", {"--profile", "mixed", "--seed", "3"});
   ASSERT_FALSE(in.frames.empty());
   std::map<std::string, std::vector<Frame>> outputs;
-  for (const char* kind : {"rte_malloc", "malloc"}) {
+  for (const char* kind : {"ctxalloc", "rte_malloc", "malloc"}) {
     SCOPED_TRACE(kind);
     const AppRun r = forward_pcap(in, {"--flow-alloc", kind});
     ASSERT_EQ(r.proc.status, 0) << r.proc.output;
@@ -191,6 +191,7 @@ TEST_F(Ctxfwd, ForwardsValidPacketsWithRewrittenMacsForEachFlowAllocator) {
     outputs[kind] = r.out;
   }
   EXPECT_TRUE(outputs["rte_malloc"] == outputs["malloc"]);
+  EXPECT_TRUE(outputs["ctxalloc"] == outputs["malloc"]);
 }
 
 TEST_F(Ctxfwd, NoMacUpdatingForwardsFramesUnchanged) {
@@ -205,7 +206,7 @@ TEST_F(Ctxfwd, PipelineGivesTheSameOutputWithCrossLcoreFrees) {
   const Input in = generate("mixed", {"--profile", "mixed", "--seed", "4"});
   const AppRun direct = forward_pcap(in, {});
   ASSERT_EQ(direct.proc.status, 0) << direct.proc.output;
-  for (const char* kind : {"rte_malloc", "malloc"}) {
+  for (const char* kind : {"ctxalloc", "rte_malloc", "malloc"}) {
     SCOPED_TRACE(kind);
     // Main lcore and rx lcore share core 0, the tx lcore has core 1.
     const AppRun r =
@@ -250,33 +251,43 @@ TEST_F(Ctxfwd, FloodIsBoundedByMaxFlowsAndAdmittedFlowsKeepForwarding) {
   const Input in =
       generate("flood", {"--profile", "flood", "--flows", "20000", "--packets", "50000"});
   constexpr long kMaxFlows = 1000;
-  constexpr std::uint64_t kBudget = 4096;
-  const AppRun r = forward_pcap(in, {"--max-flows", std::to_string(kMaxFlows),
-                                     "--flow-context-bytes", std::to_string(kBudget)});
-  ASSERT_EQ(r.proc.status, 0) << r.proc.output;
-  // Flows are numbered by their first packet: the first 1,000 are admitted, all later
-  // ones are dropped (drop, not evict), and the admitted ones forward every packet.
-  const auto admitted = expected_frames(in, [](long flow) { return flow < kMaxFlows; });
-  expect_forwarded(r, r.out, admitted, true);
-  const json_t* s = r.stats.get();
-  EXPECT_EQ(json_u64(s, {"flows_created"}), static_cast<std::uint64_t>(kMaxFlows));
-  EXPECT_EQ(json_u64(s, {"flows_live"}), static_cast<std::uint64_t>(kMaxFlows));
-  EXPECT_EQ(json_u64(s, {"dropped_by_reason", "flow_table_full"}),
-            in.frames.size() - admitted.size());
-  EXPECT_EQ(json_u64(s, {"tx_packets"}), admitted.size());
-  EXPECT_EQ(json_u64(s, {"alloc_failures"}), 0u);
-  // The bound: never more than max_flows x the per-flow budget, on the lcore.
-  const json_t* lcore = json_array_get(json_object_get(s, "lcores"), 0);
-  EXPECT_LE(json_u64(lcore, {"peak_bytes"}), kMaxFlows * kBudget);
-  EXPECT_GT(json_u64(lcore, {"peak_bytes"}), 0u);
-  EXPECT_EQ(json_u64(s, {"memory_bound_bytes"}), kMaxFlows * kBudget);
-  expect_memory_returned(r);
+  // rte_malloc: a 4 KiB budget per flow; ctxalloc: the default configuration's 16 KiB
+  // flow contexts.
+  for (const auto& [kind, kBudget] : {std::pair<const char*, std::uint64_t>{"rte_malloc", 4096},
+                                      std::pair<const char*, std::uint64_t>{"ctxalloc", 16384}}) {
+    SCOPED_TRACE(kind);
+    std::vector<std::string> args = {"--flow-alloc", kind, "--max-flows",
+                                     std::to_string(kMaxFlows)};
+    if (std::string(kind) == "rte_malloc") {
+      args.push_back("--flow-context-bytes");
+      args.push_back(std::to_string(kBudget));
+    }
+    const AppRun r = forward_pcap(in, args);
+    ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+    // Flows are numbered by their first packet: the first 1,000 are admitted, all later
+    // ones are dropped (drop, not evict), and the admitted ones forward every packet.
+    const auto admitted = expected_frames(in, [](long flow) { return flow < kMaxFlows; });
+    expect_forwarded(r, r.out, admitted, true);
+    const json_t* s = r.stats.get();
+    EXPECT_EQ(json_u64(s, {"flows_created"}), static_cast<std::uint64_t>(kMaxFlows));
+    EXPECT_EQ(json_u64(s, {"flows_live"}), static_cast<std::uint64_t>(kMaxFlows));
+    EXPECT_EQ(json_u64(s, {"dropped_by_reason", "flow_table_full"}),
+              in.frames.size() - admitted.size());
+    EXPECT_EQ(json_u64(s, {"tx_packets"}), admitted.size());
+    EXPECT_EQ(json_u64(s, {"alloc_failures"}), 0u);
+    // The bound: never more than max_flows x the per-flow budget, on the lcore.
+    const json_t* lcore = json_array_get(json_object_get(s, "lcores"), 0);
+    EXPECT_LE(json_u64(lcore, {"peak_bytes"}), kMaxFlows * kBudget);
+    EXPECT_GT(json_u64(lcore, {"peak_bytes"}), 0u);
+    EXPECT_EQ(json_u64(s, {"memory_bound_bytes"}), kMaxFlows * kBudget);
+    expect_memory_returned(r);
+  }
 }
 
 TEST_F(Ctxfwd, RefusedFlowMemoryIsCountedAndThePacketsDropped) {
   const Input in = generate("default", {"--profile", "default", "--seed", "8"});
   // 256 bytes cannot hold a deque's first node (512 B): every flow's memory is refused.
-  const AppRun r = forward_pcap(in, {"--flow-context-bytes", "256"});
+  const AppRun r = forward_pcap(in, {"--flow-alloc", "rte_malloc", "--flow-context-bytes", "256"});
   ASSERT_EQ(r.proc.status, 0) << r.proc.output;
   const json_t* s = r.stats.get();
   const json_t* m = in.manifest.get();
@@ -341,11 +352,24 @@ TEST_F(Ctxfwd, EmbeddedDefaultGeneratesAndReplaysUntilSigterm) {
       << r.proc.output;
 }
 
-TEST_F(Ctxfwd, CtxallocFlowAllocatorIsRefusedUntilWired) {
-  const AppRun r = run({"-l", "0,1"}, {"--flow-alloc", "ctxalloc"});
-  EXPECT_EQ(r.proc.status, 1) << r.proc.output;
-  EXPECT_NE(r.proc.output.find("--flow-alloc ctxalloc: not yet available"), std::string::npos)
+TEST_F(Ctxfwd, CtxallocSetsUpPerLcoreHeapsAndTearsThemDownWithNothingInUse) {
+  const Input in = generate(
+      "ctxalloc", {"--profile", "churn", "--flows", "2000", "--packets", "20000", "--seed", "21"});
+  const AppRun r = forward_pcap(in, {"--flow-alloc", "ctxalloc"});
+  ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+  expect_counts_match_manifest(r, in);
+  expect_memory_returned(r);
+  EXPECT_NE(r.proc.output.find("configuration: embedded:config/default.ini"), std::string::npos)
       << r.proc.output;
+  EXPECT_NE(r.proc.output.find(": ctxalloc heap of "), std::string::npos) << r.proc.output;
+  EXPECT_NE(r.proc.output.find("torn down"), std::string::npos) << r.proc.output;
+  EXPECT_NE(r.proc.output.find("nothing in use"), std::string::npos) << r.proc.output;
+}
+
+TEST_F(Ctxfwd, CtxallocRefusesAFlowSizeTheConfigurationDoesNotHave) {
+  const AppRun r = run({"-l", "0,1"}, {"--flow-alloc", "ctxalloc", "--flow-context-bytes", "4096"});
+  EXPECT_EQ(r.proc.status, 1) << r.proc.output;
+  EXPECT_NE(r.proc.output.find("block_size"), std::string::npos) << r.proc.output;
   // Refused before EAL starts: no device was probed.
   EXPECT_EQ(r.proc.output.find("EAL:"), std::string::npos) << r.proc.output;
 }

@@ -19,7 +19,7 @@ std::string parse(std::vector<std::string> args, AppOptions& o) {
 TEST(CtxfwdOptions, DefaultsAndEveryOption) {
   AppOptions d;
   ASSERT_EQ(parse({}, d), "");
-  EXPECT_EQ(d.flow_alloc, FlowAllocKind::rte_malloc);
+  EXPECT_EQ(d.flow_alloc, FlowAllocKind::ctxalloc);
   EXPECT_TRUE(d.mac_updating);
   EXPECT_EQ(d.resolved_max_flows(), kDefaultMaxFlows);
   EXPECT_EQ(d.resolved_idle_timeout_ms(), kDefaultIdleTimeoutMs);

@@ -281,10 +281,10 @@ TEST(ConfigFiles, DescribeSaysWhatTheFileMeans) {
   for (const std::string& l : lines)
     all += l + "\n";
   EXPECT_NE(all.find("fallback: context -> thread -> global -> fail"), std::string::npos) << all;
-  EXPECT_NE(all.find("socket 0: lcores 0-1; 64 x 2 MiB hugepages (128 MiB, 56 MiB of them"),
+  EXPECT_NE(all.find("socket 0: lcores 0-1; 64 x 2 MiB hugepages (128 MiB, 72 MiB of them"),
             std::string::npos)
       << all;
-  EXPECT_NE(all.find("flows: bump contexts of 16 KiB, 256 ready per lcore, at most 4096 flows, "
+  EXPECT_NE(all.find("flows: bump contexts of 16 KiB, 512 ready per lcore, at most 1024 flows, "
                      "idle timeout 10 s"),
             std::string::npos)
       << all;

@@ -3,7 +3,7 @@
 // (2 MiB pages preferred): every heap's region is a memzone on the lcore's socket,
 // allocations lie in DPDK memsegs of that socket, tear-down frees the memzones.
 // Skipped (with the reason) when the machine has too few free 2 MiB hugepages: the
-// default needs 56 MiB of them, EAL a few more.
+// default needs 72 MiB of them, EAL a few more.
 #include <gtest/gtest.h>
 #include <rte_eal.h>
 #include <rte_lcore.h>
@@ -23,7 +23,7 @@ namespace ctxalloc::dpdk {
 namespace {
 
 constexpr std::size_t kMiB = std::size_t{1} << 20;
-constexpr long kPagesNeeded = 40;  // 80 MiB: 56 for ctxalloc, the rest for EAL
+constexpr long kPagesNeeded = 48;  // 96 MiB: 72 for ctxalloc, the rest for EAL
 
 long free_2m_hugepages() {
   std::ifstream f("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
@@ -75,7 +75,7 @@ TEST(PerLcoreHugepages, HeapsLiveInMemzonesOnTheirSocket) {
     ASSERT_TRUE(f.present) << l;
     EXPECT_EQ(f.memory, Memory::hugepages);
     EXPECT_EQ(f.page_size, 2 * kMiB);
-    EXPECT_EQ(f.region_bytes, 12 * kMiB);
+    EXPECT_EQ(f.region_bytes, 20 * kMiB);
     const std::string name = "ctxalloc_lcore_" + std::to_string(l);
     const rte_memzone* mz = rte_memzone_lookup(name.c_str());
     ASSERT_NE(mz, nullptr) << name;
@@ -85,7 +85,7 @@ TEST(PerLcoreHugepages, HeapsLiveInMemzonesOnTheirSocket) {
   }
   const SocketFigures s = socket_figures(0);
   EXPECT_EQ(s.memory, Memory::hugepages);
-  EXPECT_EQ(Registry::instance().socket(0).hugepage_bytes.load(), 56 * kMiB);
+  EXPECT_EQ(Registry::instance().socket(0).hugepage_bytes.load(), 72 * kMiB);
   EXPECT_EQ(Registry::instance().socket(0).normal_page_bytes.load(), 0u);
 
   // A worker's allocation and a flow's block: in a memseg of the worker's socket.
@@ -112,7 +112,7 @@ TEST(PerLcoreHugepages, HeapsLiveInMemzonesOnTheirSocket) {
 
   TeardownReport r;
   ASSERT_EQ(teardown(&r), 0);
-  EXPECT_EQ(r.bytes_returned, 56 * kMiB);
+  EXPECT_EQ(r.bytes_returned, 72 * kMiB);
   EXPECT_EQ(rte_memzone_lookup("ctxalloc_lcore_1"), nullptr) << "memzones freed";
   EXPECT_EQ(Registry::instance().socket(0).hugepage_bytes.load(), 0u);
 }

@@ -74,12 +74,12 @@ TEST_F(PerLcore, SetUpBuildsAHeapPerLcoreAndPerSocket) {
     ASSERT_TRUE(f.present) << l;
     EXPECT_EQ(f.socket, rte_lcore_to_socket_id(l));
     EXPECT_EQ(f.memory, Memory::normal_pages) << "EAL --no-huge, hugepages = prefer";
-    // default.ini: thread_size 8M, 256 ready blocks of 16K (one 4 MiB segment).
-    EXPECT_EQ(f.region_bytes, 12 * kMiB);
+    // default.ini: thread_size 12M, 512 ready blocks of 16K (two 4 MiB segments).
+    EXPECT_EQ(f.region_bytes, 20 * kMiB);
     EXPECT_EQ(f.context_bytes, 16u << 10);
     EXPECT_TRUE(f.thread_mode);
     EXPECT_EQ(f.contexts_live, 0u);
-    EXPECT_EQ(f.segment_bytes, 4 * kMiB) << "the arena's slab holds the ready blocks";
+    EXPECT_EQ(f.segment_bytes, 8 * kMiB) << "the arena's slabs hold the ready blocks";
   }
   EXPECT_FALSE(lcore_figures(2).present) << "not an EAL lcore";
   const SocketFigures s = socket_figures(0);
@@ -88,7 +88,7 @@ TEST_F(PerLcore, SetUpBuildsAHeapPerLcoreAndPerSocket) {
   EXPECT_EQ(s.lcores, 2u);
   EXPECT_FALSE(socket_figures(1).present);
   const SocketCounters& c = Registry::instance().socket(0);
-  EXPECT_EQ(c.normal_page_bytes.load(), 56 * kMiB) << "32M global + 2 x (8M + 4M)";
+  EXPECT_EQ(c.normal_page_bytes.load(), 72 * kMiB) << "32M global + 2 x (12M + 8M)";
   EXPECT_EQ(c.hugepage_bytes.load(), 0u);
   EXPECT_GT(c.metadata_bytes.load(), 0u);
   EXPECT_EQ(Registry::instance().read_lcore(kWorker).sources, 2u);
@@ -228,7 +228,7 @@ TEST_F(PerLcore, FlowsAreMadeAsConfiguredAndReleasedWhole) {
     }
     EXPECT_EQ(lcore_figures(kWorker).contexts_live, 10u);
     // Spilled onto the thread's segments, or (once the earlier tests' small and medium
-    // segments hold the 8 MiB) onto the global heap's memory.
+    // segments hold the 12 MiB) onto the global heap's memory.
     const LcoreFigures mid = lcore_figures(kWorker);
     EXPECT_GT(mid.spills_to_thread + mid.spills_to_global, 0u);
     for (Context* f : flows)
@@ -633,7 +633,7 @@ TEST_F(PerLcore, TearDownChecksThenReturnsEverything) {
   EXPECT_EQ(r.sockets, 1u);
   EXPECT_EQ(r.live_bytes, 0u);
   EXPECT_EQ(r.live_contexts, 0u);
-  EXPECT_EQ(r.bytes_returned, 56 * kMiB);
+  EXPECT_EQ(r.bytes_returned, 72 * kMiB);
   EXPECT_FALSE(is_set_up());
   EXPECT_FALSE(lcore_figures(kWorker).present);
   EXPECT_FALSE(socket_figures(0).present);
@@ -653,7 +653,7 @@ TEST_F(PerLcore, TearDownChecksThenReturnsEverything) {
   ASSERT_NE(again, nullptr);
   on_lcore(kWorker, [&] { EXPECT_EQ(release_flow_context(again), 0); });
   EXPECT_EQ(teardown(&r), 0);
-  EXPECT_EQ(r.bytes_returned, 56 * kMiB);
+  EXPECT_EQ(r.bytes_returned, 72 * kMiB);
 }
 
 }  // namespace

@@ -248,7 +248,7 @@ TEST(Telemetry, PerLcoreHeapsReportTheirFigures) {
   const Json& heap = l1["heap"];
   EXPECT_EQ(heap["memory"].str, "normal_pages");
   EXPECT_EQ(heap["thread_allocator"].str, "tree");
-  EXPECT_EQ(heap["region_bytes"].u64(), 12u << 20);
+  EXPECT_EQ(heap["region_bytes"].u64(), 20u << 20);
   EXPECT_EQ(heap["contexts_live"].u64(), 1u);
   EXPECT_EQ(heap["bytes_in_use"].u64(), f.bytes_in_use);
   EXPECT_GE(heap["peak_bytes"].u64(), f.bytes_in_use);
@@ -263,7 +263,7 @@ TEST(Telemetry, PerLcoreHeapsReportTheirFigures) {
   EXPECT_EQ(s0["heap"]["memory"].str, "normal_pages");
   EXPECT_EQ(s0["heap"]["region_bytes"].u64(), 32u << 20);
   EXPECT_EQ(s0["heap"]["lcores"].u64(), 2u);
-  EXPECT_EQ(s0["ctxalloc_memory"]["normal_page_bytes"].u64(), 56u << 20);
+  EXPECT_EQ(s0["ctxalloc_memory"]["normal_page_bytes"].u64(), 72u << 20);
   ctxalloc::testing::on_lcore(1, [&] { EXPECT_EQ(release_flow_context(flow), 0); });
   EXPECT_EQ(t.ask("/ctxalloc/lcore,1")["heap"]["contexts_live"].u64(), 0u);
   EXPECT_EQ(teardown(), 0);
