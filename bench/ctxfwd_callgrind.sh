@@ -3,12 +3,12 @@
 # per-flow work, MAC rewrite, tx buffering; the devices' rx not included), counted by
 # callgrind over a finite churn-heavy ctxgen capture, once per flow allocator. Stable on
 # a loaded machine, unlike time. Results: bench/results/callgrind-ctxfwd.json.
-#   bench/ctxfwd_callgrind.sh     ALLOCS="rte_malloc malloc" (default)  PACKETS=50000
+#   bench/ctxfwd_callgrind.sh     ALLOCS="ctxalloc rte_malloc malloc" (default)  PACKETS=50000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 results=${BENCH_RESULTS:-bench/results}  # where the JSON goes
 build=${BUILD:-build/release}
-allocs=${ALLOCS:-"rte_malloc malloc"}
+allocs=${ALLOCS:-"ctxalloc rte_malloc malloc"}
 packets=${PACKETS:-50000}
 [ -n "${BENCH_NO_BUILD:-}" ] || ninja -C "$build" apps/ctxfwd/ctxfwd apps/ctxgen/ctxgen >/dev/null
 work=$(mktemp -d)

@@ -5,7 +5,7 @@
 # is the median of its per-second rx rates of port 0 (the first second is warm-up and
 # skipped), the result the median over the runs. Results: bench/results/ctxfwd.json.
 #   bench/ctxfwd_fwd.sh                 (REPS=5 SECONDS_PER_RUN=6 by default)
-#   ALLOCS="rte_malloc malloc ctxalloc"   the --flow-alloc columns (default: those available)
+#   ALLOCS="ctxalloc rte_malloc malloc"   the --flow-alloc columns (default: all three)
 # Times on a shared machine are indicative: compare columns of one run of this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ results=${BENCH_RESULTS:-bench/results}  # where the JSON goes
 build=${BUILD:-build/release}
 reps=${REPS:-5}
 secs=${SECONDS_PER_RUN:-6}
-allocs=${ALLOCS:-"rte_malloc malloc"}
+allocs=${ALLOCS:-"ctxalloc rte_malloc malloc"}
 [ -f "$build/build.ninja" ] || meson setup "$build" -Dvariant=release -Dbuildtype=release >/dev/null
 [ -n "${BENCH_NO_BUILD:-}" ] || ninja -C "$build" apps/ctxfwd/ctxfwd apps/ctxgen/ctxgen >/dev/null
 command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd not found (package dpdk)" >&2; exit 1; }

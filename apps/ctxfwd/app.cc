@@ -305,14 +305,13 @@ int parse_command_line(App& app, int argc, char** argv, std::vector<std::string>
   return -1;
 }
 
-// The configuration (--config FILE, else $CTXALLOC_CONFIG, else the embedded default),
-// read when a file is named or the flows use ctxalloc. Its [flows] section fills the
-// flow settings the command line leaves out; with --flow-alloc ctxalloc its sockets and
-// lcores size the per-lcore allocators (and so the memory EAL must have).
+// The configuration (--config FILE, else $CTXALLOC_CONFIG, else the embedded default).
+// Its [flows] section fills the flow settings the command line leaves out, whatever the
+// flow allocator (so that every --flow-alloc runs the same flow table); with --flow-alloc
+// ctxalloc its sockets and lcores size the per-lcore allocators (and so EAL's memory).
 std::string load_config(App& app) {
   AppOptions& o = app.opts;
   const bool ctxalloc = o.flow_alloc == FlowAllocKind::ctxalloc;
-  if (o.config_path.empty() && !ctxalloc) return {};
   const int rc =
       ctxalloc::dpdk::initialise(o.config_path.empty() ? nullptr : o.config_path.c_str());
   const ctxalloc::dpdk::Config* cfg = ctxalloc::dpdk::active_config();

@@ -88,13 +88,14 @@ class CtxallocFlowAllocator {
   std::pmr::memory_resource* resource(Context&) noexcept { return ctxalloc::current_resource(); }
 
   void release(Context& c) noexcept {
-    const ctxalloc::ContextStats s = c.stats();
+    const std::uint64_t spills = c.spill_count();
+    const std::uint64_t spill_failures = c.spill_failure_count();
     if (ctxalloc::dpdk::release_flow_context(&c) != 0) [[unlikely]] {
       counters_->misuses.add(1);  // reported by the plugin
       return;
     }
-    counters_->fallbacks.add(s.spills);
-    counters_->failures.add(s.spill_failures);
+    counters_->fallbacks.add(spills);
+    counters_->failures.add(spill_failures);
     counters_->contexts_live.sub(1);
     counters_->on_free(context_bytes_);
   }

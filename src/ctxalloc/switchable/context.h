@@ -65,6 +65,10 @@ class Context {
   }
 
   ContextStats stats() const noexcept;
+  /// stats().spills and stats().spill_failures alone, without building the allocator's
+  /// Stats (for a per-flow tally at release).
+  std::uint64_t spill_count() const noexcept { return spills_.get(); }
+  std::uint64_t spill_failure_count() const noexcept { return spill_failures_.get(); }
   CheckResult check_invariants() const;
   Lifetime lifetime() const noexcept { return alloc_.lifetime(); }
   ContextKind kind() const noexcept { return alloc_.kind(); }
