@@ -175,9 +175,13 @@ std::string plan_eal(std::span<const std::string> eal, const EalArgScan& scan, b
     // The embedded default's hugepage files get a one-off prefix: unlink them once mapped
     // so that nothing is left behind in the hugetlbfs mount.
     if (embedded) out.args.emplace_back("--huge-unlink");
-    out.notes.push_back("memory: hugepages (" + mib(huge.free_bytes) + " free in pages of " +
-                        std::to_string(huge.page_bytes >> 10) + " KiB, about " + need +
-                        " MiB needed)");
+    // Reserved at start (-m): DPDK 22.11's on-demand growth refused the per-lcore heaps'
+    // large aligned memzones here (32 MiB aligned to 4 MiB) although pages were free.
+    out.args.emplace_back("-m");
+    out.args.push_back(need);
+    out.notes.push_back("memory: hugepages, -m " + need + " (" + mib(huge.free_bytes) +
+                        " free in pages of " + std::to_string(huge.page_bytes >> 10) +
+                        " KiB, about " + need + " MiB needed)");
     return {};
   }
   out.hugepages = false;

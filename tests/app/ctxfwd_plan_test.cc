@@ -138,7 +138,8 @@ TEST(CtxfwdEalPlan, HugepagesWhenEnoughAreFreeElseNoHuge) {
   ASSERT_EQ(plan_eal(eal, scan, false, {}, plenty, 200, 42, p), "");
   EXPECT_TRUE(p.hugepages);
   EXPECT_FALSE(p.own_file_prefix);
-  EXPECT_EQ(p.args, eal);
+  EXPECT_EQ(p.args, (std::vector<std::string>{"ctxfwd", "-l", "0,1", "-m", "200"}))
+      << "reserved at start: memzones of the per-lcore heaps";
 
   HugepageInfo few{128u << 20, 2u << 20, true};
   ASSERT_EQ(plan_eal(eal, scan, false, {}, few, 200, 42, p), "");
@@ -181,7 +182,7 @@ TEST(CtxfwdEalPlan, EmbeddedDefaultAddsItsDevices) {
   EXPECT_TRUE(p.hugepages);
   EXPECT_EQ(p.args, (std::vector<std::string>{
                         "ctxfwd", "--vdev=net_pcap0,rx_pcap=/t/in.pcap,tx_pcap=/t/out.pcap",
-                        "--no-pci", "--file-prefix=ctxfwd-7", "--huge-unlink"}));
+                        "--no-pci", "--file-prefix=ctxfwd-7", "--huge-unlink", "-m", "100"}));
   EXPECT_NE(plan_eal(eal, scan_eal_args(eal), true, {"/t/a,b.pcap", ""}, none, 100, 7, p)
                 .find("holds ',' or '='"),
             std::string::npos);
