@@ -165,6 +165,9 @@ std::string plan_eal(std::span<const std::string> eal, const EalArgScan& scan, b
   }
   if (scan.memory || scan.in_memory) {
     out.hugepages = true;
+    // Our one-off prefix: nothing of it may stay in the hugetlbfs mount (files left there
+    // keep their pages from every later process).
+    if (out.own_file_prefix && !scan.in_memory) out.args.emplace_back("--huge-unlink");
     out.notes.push_back("memory: hugepages, as the EAL arguments ask (" + mib(huge.free_bytes) +
                         " free)");
     return {};
