@@ -168,7 +168,8 @@ def memory(build, out):
             fig = json.loads(line)
             fig["growth_kib"] = fig["peak_rss_kib"] - fig["rss_before_kib"]
             result["workloads"]["%s:%s" % (d[len("callgrind_"):], w)] = fig
-    for b, api in [("bench_tree", "tree"), ("bench_tree", "pmr"), ("bench_tree", "malloc"),
+    for b, api in [("bench_tree", "tree"), ("bench_tree", "global_heap"), ("bench_tree", "pmr"),
+                   ("bench_tree", "malloc"),
                    ("bench_tree_mimalloc", "malloc"), ("bench_tree_jemalloc", "malloc"),
                    ("bench_tree_tcmalloc", "malloc")]:
         path = os.path.join(bindir, b)

@@ -143,10 +143,17 @@ def collect_goals(results, gb, cg):
     g.ratio(4, "tree, fragmented: rte_malloc time / tree time",
             get(gb, "tree", "fragmented", "rte"), get(gb, "tree", "fragmented", "tree"), 100.0,
             True, "median of alternating runs", fmt="%.0fx")
+    g.ratio(4, "global heap, random sizes: rte_malloc time / global heap time",
+            get(gb, "tree", "random", "rte"), get(gb, "tree", "random", "global_heap"), 2.0, True,
+            "median of alternating runs")
+    g.ratio(4, "global heap, fragmented: rte_malloc time / global heap time",
+            get(gb, "tree", "fragmented", "rte"), get(gb, "tree", "fragmented", "global_heap"),
+            100.0, True, "median of alternating runs", fmt="%.0fx")
     mem = load(results, "memory.json") or {}
     frag = {f["peer"]: f["ratio"] for f in mem.get("fragmentation", [])}
-    g.ratio(4, "footprint (peak RSS / peak live): tree / mimalloc", frag.get("tree"),
-            frag.get("mimalloc"), 1.0, False, "random workload, every byte written")
+    for ours in ("tree", "global_heap"):
+        g.ratio(4, "footprint (peak RSS / peak live): %s / mimalloc" % ours, frag.get(ours),
+                frag.get("mimalloc"), 1.0, False, "random workload, every byte written")
     # Issue 5: the switchable allocator against mimalloc.
     g.ratio(5, "thread-heap allocate+free: mimalloc time / ctxalloc time",
             get(gb, "switchable", "pairs", "mimalloc"), get(gb, "switchable", "pairs", "ctxalloc"),

@@ -2,13 +2,13 @@
 // the workloads of tree_workloads.h. Every malloc exports `malloc`, so this one source is
 // built once per peer (bench/meson.build), each binary linking one malloc, and each
 // binary first checks that `malloc` really is the one it was built for:
-//   bench_tree           glibc malloc; also TreeAllocator and std::pmr pools
+//   bench_tree           glibc malloc; also TreeAllocator, the GlobalHeap and std::pmr pools
 //   bench_tree_mimalloc  mimalloc          bench_tree_jemalloc  jemalloc
 //   bench_tree_tcmalloc  tcmalloc (gperftools)
 //   bench_tree_rte       rte_malloc in DPDK's EAL (--no-huge -m 512 ...)
 // bench/tree_peers.sh runs them alternately and prints medians and ratios.
 //   bench_tree[_PEER] [google benchmark flags]
-//   bench_tree[_PEER] --fragmentation=tree|malloc|pmr   (one measurement, JSON on stdout)
+//   bench_tree[_PEER] --fragmentation=tree|global_heap|malloc|pmr   (one measurement, JSON)
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -128,12 +128,14 @@ int main(int argc, char** argv) {
 #if CTXBENCH_WITH_TREE
     if (api == "tree") return fragmentation<TreeApi>("tree");
     if (api == "pmr") return fragmentation<PmrApi>("pmr");
+    if (api == "global_heap") return fragmentation<GlobalHeapApi>("global_heap");
 #endif
     if (api == "malloc") return fragmentation<MallocApi>(kMallocName);
     die("unknown --fragmentation= allocator");
   }
 #if CTXBENCH_WITH_TREE
   register_all<TreeApi>("tree");
+  register_all<GlobalHeapApi>("global_heap");
   register_all<PmrApi>("pmr");
 #endif
   register_all<MallocApi>(peer);

@@ -19,6 +19,8 @@
 
 #include "bench_util.h"
 #include "ctxalloc/allocators/tree_allocator.h"
+#include "ctxalloc/switchable/global_heap.h"
+#include "ctxalloc/switchable/segment_source.h"
 
 namespace ctxalloc::bench {
 
@@ -84,6 +86,17 @@ class SizeDist {
 
 /// A TreeAllocator over one large region (an anonymous, lazily committed mapping, so
 /// pages count in RSS only once touched).
+/// The lockable GlobalHeap (a tree behind a mutex, growing by 4 MiB chunks from its
+/// segment source, large requests mapped): every call takes its lock, uncontended here.
+struct GlobalHeapApi {
+  void* alloc(std::size_t n) noexcept { return heap.allocate(Layout{n, 16}).ptr; }
+  void free(void* p, std::size_t n) noexcept {
+    heap.deallocate(Block{static_cast<std::byte*>(p), n}, 16);
+  }
+  SegmentSource segments;
+  GlobalHeap heap{segments};
+};
+
 struct TreeApi {
   explicit TreeApi(std::size_t region_bytes = std::size_t{2} << 30) : bytes(region_bytes) {
     void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
