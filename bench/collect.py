@@ -13,7 +13,8 @@
                                      footprint measurement (bench_tree* --fragmentation)
 
 Environment: ROUNDS (5), BENCH_MIN_TIME (0.2 s per benchmark and round), N_MEMORY
-(1,000,000 operations per memory run). Used by bench/all.sh, which also runs the scripts
+(1,000,000 operations per memory run), BENCH_SUITES ("tree switchable": only those suites'
+binaries in gbench). Used by bench/all.sh, which also runs the scripts
 of the suites that are not Google Benchmark binaries.
 """
 import json
@@ -116,8 +117,10 @@ def gbench(build, out):
     rounds = int(os.environ.get("ROUNDS", "5"))
     min_time = os.environ.get("BENCH_MIN_TIME", "0.2")
     bindir = os.path.join(build, "bench")
+    only = os.environ.get("BENCH_SUITES", "").split()
     binaries = sorted(b for b in os.listdir(bindir)
-                      if b.startswith("bench_") and is_program(os.path.join(bindir, b)))
+                      if b.startswith("bench_") and is_program(os.path.join(bindir, b)) and
+                      (not only or suite_of(b) in only))
     times = {}  # suite -> name -> {"binary", "runs": []}
     rss = {}  # binary -> [peak RSS KiB per round]
     rng = random.Random(1)
