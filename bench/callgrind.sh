@@ -6,6 +6,7 @@
 #   N=ops (default 1000000); results also go to bench/results/callgrind-<suite>.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
+results=${BENCH_RESULTS:-bench/results}  # where the JSON goes
 build=${BUILD:-build/release}
 ninja -C "$build" >/dev/null
 n=${N:-1000000}
@@ -13,7 +14,7 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   for d in "$build"/bench/callgrind_*; do targets+=("$(basename "$d" | sed 's/^callgrind_//')"); done
 fi
-mkdir -p bench/results
+mkdir -p "$results"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for t in "${targets[@]}"; do
@@ -39,5 +40,5 @@ for t in "${targets[@]}"; do
     json+="$sep\"$w\": {\"instructions\": $total, \"ops\": $n, \"per_op\": $per}"
     sep=", "
   done
-  echo "$json}" >"bench/results/callgrind-$suite.json"
+  echo "$json}" >"$results/callgrind-$suite.json"
 done

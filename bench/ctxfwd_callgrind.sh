@@ -6,6 +6,7 @@
 #   bench/ctxfwd_callgrind.sh     ALLOCS="rte_malloc malloc" (default)  PACKETS=50000
 set -euo pipefail
 cd "$(dirname "$0")/.."
+results=${BENCH_RESULTS:-bench/results}  # where the JSON goes
 build=${BUILD:-build/release}
 allocs=${ALLOCS:-"rte_malloc malloc"}
 packets=${PACKETS:-50000}
@@ -17,7 +18,7 @@ rundir=/var/run/dpdk
 trap 'rm -rf "$work" "$rundir"/ctx*_$$_*' EXIT
 "$build/apps/ctxgen/ctxgen" --profile churn --flows $((packets / 10)) --packets "$packets" \
   --seed 1 --out "$work/churn.pcap" >/dev/null
-mkdir -p bench/results
+mkdir -p "$results"
 json="{"
 sep=""
 for a in $allocs; do
@@ -32,4 +33,4 @@ for a in $allocs; do
   json+="$sep\"$a\": {\"instructions\": $total, \"packets\": $packets, \"per_packet\": $per}"
   sep=", "
 done
-echo "$json}" >bench/results/callgrind-ctxfwd.json
+echo "$json}" >"$results/callgrind-ctxfwd.json"

@@ -9,6 +9,7 @@
 # Times on a shared machine are indicative: compare columns of one run of this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+results=${BENCH_RESULTS:-bench/results}  # where the JSON goes
 build=${BUILD:-build/release}
 reps=${REPS:-5}
 secs=${SECONDS_PER_RUN:-6}
@@ -86,7 +87,7 @@ done
 [[ " $allocs " == *" ctxalloc "* ]] &&
   echo "ctxalloc / rte_malloc: $(ratio "${med[ctxalloc]}" "${med[rte_malloc]}")  ctxalloc / malloc: $(ratio "${med[ctxalloc]}" "${med[malloc]}")"
 
-mkdir -p bench/results
+mkdir -p "$results"
 {
   echo "{"
   echo "  \"workload\": \"ctxgen churn --flows 5000 --packets 50000 --seed 1, net_pcap infinite_rx -> net_null, -l 0,1 --no-huge\","
@@ -100,5 +101,5 @@ mkdir -p bench/results
     sep=$',\n'
   done
   printf '\n}\n'
-} >bench/results/ctxfwd.json
-echo "-> bench/results/ctxfwd.json"
+} >"$results/ctxfwd.json"
+echo "-> $results/ctxfwd.json"

@@ -5,16 +5,17 @@
 #   BENCH_REPS=N, BENCH_MIN_TIME=S  override the repetitions and the time per repetition
 set -euo pipefail
 cd "$(dirname "$0")/.."
+results=${BENCH_RESULTS:-bench/results}  # where the JSON goes
 build=${BUILD:-build/release}
 [ -f "$build/build.ninja" ] || meson setup "$build" -Dvariant=release -Dbuildtype=release >/dev/null
 ninja -C "$build" >/dev/null
-mkdir -p bench/results
+mkdir -p "$results"
 suites=("$@")
 if [ ${#suites[@]} -eq 0 ]; then
   for b in "$build"/bench/bench_*; do suites+=("$(basename "$b" | sed 's/^bench_//')"); done
 fi
 for s in "${suites[@]}"; do
-  out=bench/results/$s.json
+  out="$results/$s.json"
   echo "=== $s -> $out"
   "$build/bench/bench_$s" \
     --benchmark_repetitions="${BENCH_REPS:-5}" \

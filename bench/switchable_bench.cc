@@ -1,9 +1,12 @@
-// The switchable suite: small allocate+free in thread mode against the binary's malloc
-// (glibc here; mimalloc, jemalloc, tcmalloc in their own binaries), single-threaded and
-// producer/consumer. bench/switchable_peers.sh runs every binary, alternating.
+// The switchable suite against the malloc peers: glibc here, mimalloc, jemalloc, tcmalloc
+// in their own binaries (a process has one malloc); the glibc binary also runs ctxalloc
+// (thread mode, and contexts) and the std::pmr resources. Benchmarks are named
+// `workload/implementation`; bench/all.sh runs every binary, alternating.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
+#include <functional>
+#include <string>
 
 #include "malloc_peer.h"
 #include "switchable_workloads.h"
@@ -12,83 +15,70 @@ namespace ctxalloc::bench {
 namespace {
 
 constexpr std::uint64_t kOps = 4096;
+constexpr std::uint64_t kFlows = 256;
+constexpr std::uint64_t kPcOps = 100000;
+constexpr unsigned kLarsonRounds = 10;
+constexpr std::uint64_t kLarsonOps = 20000;
 
 void nothing() {}
+
+/// Registers `workload/impl` running `body` once per iteration, `items` operations each.
+void add(const std::string& workload, const std::string& impl, std::uint64_t items,
+         std::function<void()> body, bool real_time = false) {
+  auto* b =
+      benchmark::RegisterBenchmark((workload + "/" + impl).c_str(), [=](benchmark::State& state) {
+        for (auto _ : state)
+          body();
+        state.SetItemsProcessed(state.iterations() * items);
+      });
+  if (real_time) b->UseRealTime();
+}
+
+template <class Api, class Setup>
+void add_workloads(const std::string& impl, Setup setup) {
+  add("pairs", impl, kOps, [] { pairs_loop<Api>(kOps); });
+  add("batch", impl, kOps, [] { batch_loop<Api>(kOps); });
+  add("packet", impl, kOps, [] { packet_loop<Api>(kOps); });
+  add(
+      "producer_consumer", impl, kPcOps,
+      [setup] { producer_consumer<Api>(kPcOps, setup, produce<Api>, consume<Api>); }, true);
+  add(
+      "larson", impl, 2 * kLarsonRounds * kLarsonOps,
+      [setup] { larson<Api>(kLarsonRounds, kLarsonOps, setup, larson_work<Api>); }, true);
+}
 
 #if CTXBENCH_WITH_CTXALLOC
 void thread_mode() {
   ctxalloc::set_mode(ctxalloc::Mode::thread);
 }
 
-void BM_pairs_ctxalloc(benchmark::State& state) {
-  thread_mode();
-  for (auto _ : state)
-    pairs_loop<CtxallocApi>(kOps);
-  state.SetItemsProcessed(state.iterations() * kOps);
+void add_ctxalloc() {
+  add_workloads<CtxallocApi>("ctxalloc", thread_mode);
+  add("flow", "ctxalloc", kFlows * kFlowObjects, [] { flow_loop_context(kFlows); });
+  // The cost of making a context current and of allocating in it.
+  static Context* c = Context::create(Lifetime::medium, 64 << 10);
+  add("context_scope", "ctxalloc", kOps, [] { context_scope_loop(*c, kOps); });
+  add("context_pairs", "ctxalloc", kOps, [] { context_pairs_loop(*c, kOps); });
 }
-BENCHMARK(BM_pairs_ctxalloc);
 
-void BM_batch_ctxalloc(benchmark::State& state) {
-  thread_mode();
-  for (auto _ : state)
-    batch_loop<CtxallocApi>(kOps);
-  state.SetItemsProcessed(state.iterations() * kOps);
+void add_pmr() {
+  // unsynchronized_pool_resource: the per-thread pool people pick for per-packet buffers;
+  // monotonic_buffer_resource: the per-flow arena released whole.
+  static std::pmr::unsynchronized_pool_resource pool;
+  add("packet", "pmr_pool", kOps, [] { packet_loop_pmr(pool, kOps); });
+  add("flow", "pmr_monotonic", kFlows * kFlowObjects, [] { flow_loop_pmr(kFlows); });
 }
-BENCHMARK(BM_batch_ctxalloc);
-
-void BM_producer_consumer_ctxalloc(benchmark::State& state) {
-  for (auto _ : state) {
-    producer_consumer<CtxallocApi>(100000, thread_mode, produce<CtxallocApi>, consume<CtxallocApi>);
-  }
-  state.SetItemsProcessed(state.iterations() * 100000);
-}
-BENCHMARK(BM_producer_consumer_ctxalloc)->UseRealTime();
-
-void BM_context_scope(benchmark::State& state) {
-  thread_mode();
-  ctxalloc::Context* c = ctxalloc::Context::create(ctxalloc::Lifetime::medium, 64 << 10);
-  for (auto _ : state)
-    context_scope_loop(*c, kOps);
-  state.SetItemsProcessed(state.iterations() * kOps);
-  c->release_all();
-}
-BENCHMARK(BM_context_scope);
-
-void BM_context_pairs(benchmark::State& state) {
-  thread_mode();
-  ctxalloc::Context* c = ctxalloc::Context::create(ctxalloc::Lifetime::medium, 64 << 10);
-  for (auto _ : state)
-    context_pairs_loop(*c, kOps);
-  state.SetItemsProcessed(state.iterations() * kOps);
-  c->release_all();
-}
-BENCHMARK(BM_context_pairs);
 #endif
 
-void BM_pairs_malloc(benchmark::State& state) {
-  for (auto _ : state)
-    pairs_loop<MallocApi>(kOps);
-  state.SetItemsProcessed(state.iterations() * kOps);
-  state.SetLabel(kMallocName);
+void register_all() {
+#if CTXBENCH_WITH_CTXALLOC
+  thread_mode();
+  add_ctxalloc();
+  add_pmr();
+#endif
+  add_workloads<MallocApi>(kMallocName, nothing);
+  add("flow", kMallocName, kFlows * kFlowObjects, [] { flow_loop<MallocApi>(kFlows); });
 }
-BENCHMARK(BM_pairs_malloc);
-
-void BM_batch_malloc(benchmark::State& state) {
-  for (auto _ : state)
-    batch_loop<MallocApi>(kOps);
-  state.SetItemsProcessed(state.iterations() * kOps);
-  state.SetLabel(kMallocName);
-}
-BENCHMARK(BM_batch_malloc);
-
-void BM_producer_consumer_malloc(benchmark::State& state) {
-  for (auto _ : state) {
-    producer_consumer<MallocApi>(100000, nothing, produce<MallocApi>, consume<MallocApi>);
-  }
-  state.SetItemsProcessed(state.iterations() * 100000);
-  state.SetLabel(kMallocName);
-}
-BENCHMARK(BM_producer_consumer_malloc)->UseRealTime();
 
 }  // namespace
 }  // namespace ctxalloc::bench
@@ -98,6 +88,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "malloc is not %s: wrong link order\n", ctxalloc::bench::kMallocName);
     return 1;
   }
+  ctxalloc::bench::register_all();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -12,6 +12,7 @@
 # prints statistics once a second (not busy-polling).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+results_dir=${BENCH_RESULTS:-bench/results}  # where the JSON goes
 build=${BUILD:-build/release}
 ninja -C "$build" >/dev/null
 plugin=$build/plugins/dpdk/pmd/librte_mempool_ctxalloc.so
@@ -55,7 +56,7 @@ for ((r = 1; r <= reps; r++)); do
   done
 done
 
-mkdir -p bench/results
+mkdir -p "$results_dir"
 json="{\"reps\": $reps, \"seconds_per_run\": $secs"
 for cache in default 0; do
   c=$(echo "${results[ctxalloc/$cache]}" | tr ' ' '\n' | awk NF | median)
@@ -69,5 +70,5 @@ for cache in default 0; do
   json+=" \"ctxalloc_runs\": [$(echo ${results[ctxalloc/$cache]} | tr ' ' ',')],"
   json+=" \"ring_mp_mc_runs\": [$(echo ${results[ring_mp_mc/$cache]} | tr ' ' ',')]}"
 done
-echo "$json}" >bench/results/testpmd.json
+echo "$json}" >"$results_dir/testpmd.json"
 echo "machine: $(nproc) cores shared with other work: times are indicative"

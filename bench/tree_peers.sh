@@ -8,6 +8,7 @@
 #   bench/tree_peers.sh          ROUNDS=N, BENCH_MIN_TIME=S (default 0.2 s per benchmark)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+results=${BENCH_RESULTS:-bench/results}  # where the JSON goes
 build=${BUILD:-build/release}
 [ -f "$build/build.ninja" ] || meson setup "$build" -Dvariant=release -Dbuildtype=release >/dev/null
 ninja -C "$build" >/dev/null
@@ -34,8 +35,8 @@ for spec in "bench_tree tree" "bench_tree pmr" "bench_tree malloc" "bench_tree_m
   echo "fragmentation: $b $api" >&2
   "$build/bench/$b" --fragmentation="$api" 2>/dev/null >>"$tmp/fragmentation.jsonl"
 done
-mkdir -p bench/results
-/usr/bin/python3 - "$tmp" bench/results/tree_peers.json <<'PY'
+mkdir -p "$results"
+/usr/bin/python3 - "$tmp" "$results/tree_peers.json" <<'PY'
 import glob, json, statistics, sys
 tmp, out = sys.argv[1], sys.argv[2]
 times = {}  # (workload, peer) -> [ns per op]

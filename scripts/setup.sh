@@ -9,6 +9,8 @@ packages=(
   libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev python3-matplotlib valgrind
   dpdk dpdk-dev libdpdk-dev libpcap-dev
   libjansson-dev
+  # Programs the preload tests run under libctxalloc_preload.so (tests/preload/).
+  python3 xz-utils coreutils
 )
 
 as_root() {

@@ -432,7 +432,7 @@ static void test_size_class(void) {
   }
   CHECK(ctxalloc_source_get_stats(s, &ss) == 0);
   CHECK(ss.obtains == 1 && ss.bytes_held == 4096 * KIB); /* one 4 MiB segment */
-  CHECK(ctxalloc_allocate(a, 2000, 0, NULL) == NULL && errno == ENOMEM);
+  CHECK(ctxalloc_allocate(a, 3000, 0, NULL) == NULL && errno == ENOMEM);
   CHECK(ctxalloc_usable_size(a, p[7]) == 112);
   for (i = 0; i < 100; ++i)
     CHECK(ctxalloc_free(a, p[i]) == 0);

@@ -54,6 +54,26 @@ TEST(GlobalHeap, ServesSmallMediumAndLargeRequestsAndFindsTheirSizes) {
   EXPECT_TRUE(h.check_invariants());
 }
 
+TEST(GlobalHeap, AlignmentsThatPushABlockPastTheTreesLargestClassGetAMapping) {
+  SegmentSource segs;
+  GlobalHeap h(segs);
+  const std::size_t max_class = TreeConfig{}.max_class();
+  // Small and medium sizes whose alignment padding exceeds the largest class.
+  for (std::size_t align : {max_class / 2, max_class}) {
+    for (std::size_t size : {std::size_t{100}, max_class / 2 + 4096, max_class - 16}) {
+      const Block b = h.allocate(Layout{size, align});
+      ASSERT_TRUE(b) << size << " aligned to " << align;
+      EXPECT_TRUE(is_aligned(b.ptr, align));
+      EXPECT_GE(b.size, size);
+      std::memset(b.ptr, 0x5C, size);
+      h.deallocate(Block{b.ptr, 0}, align);
+    }
+  }
+  EXPECT_EQ(h.stats().bytes_in_use, 0u);
+  const CheckResult r = h.check_invariants();
+  EXPECT_TRUE(r) << r.error();
+}
+
 TEST(GlobalHeap, GrowsByChunksAndGivesEntirelyFreeChunksBack) {
   SegmentSource segs;
   GlobalHeapOptions opt;

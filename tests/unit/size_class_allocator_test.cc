@@ -37,7 +37,8 @@ TEST(SizeClassAllocator, RoundsToItsClassesAndHonoursAlignment) {
   TestSegments segs;
   SizeClassAllocator a(segs.provider());
   const std::pair<std::size_t, std::size_t> cases[] = {
-      {1, 16}, {16, 16}, {17, 32}, {128, 128}, {129, 160}, {257, 320}, {1000, 1024}, {1024, 1024}};
+      {1, 16},      {16, 16},     {17, 32},     {128, 128},   {129, 160},  {257, 320},
+      {1000, 1024}, {1024, 1024}, {1025, 1280}, {1500, 1536}, {2048, 2048}};
   for (auto [size, cls] : cases) {
     Block b = a.allocate(Layout{size, 8});
     ASSERT_TRUE(b) << size;
@@ -45,13 +46,13 @@ TEST(SizeClassAllocator, RoundsToItsClassesAndHonoursAlignment) {
     EXPECT_TRUE(is_aligned(b.ptr, 16));
     EXPECT_EQ(a.allocated_size(b.ptr), cls);
   }
-  for (std::size_t align = 32; align <= 1024; align *= 2) {
+  for (std::size_t align = 32; align <= 2048; align *= 2) {
     Block b = a.allocate(Layout{align / 2 + 1, align});
     ASSERT_TRUE(b) << align;
     EXPECT_TRUE(is_aligned(b.ptr, align)) << align;
   }
-  EXPECT_FALSE(a.allocate(Layout{1025, 8})) << "above 1 KiB is not this allocator's";
-  EXPECT_FALSE(a.allocate(Layout{8, 2048}));
+  EXPECT_FALSE(a.allocate(Layout{2049, 8})) << "above 2 KiB is not this allocator's";
+  EXPECT_FALSE(a.allocate(Layout{8, 4096}));
   EXPECT_FALSE(a.allocate(Layout{SIZE_MAX, 8}));
   EXPECT_TRUE(a.check_invariants());
 }
@@ -182,8 +183,8 @@ TEST(SizeClassAllocator, RandomizedAgainstTheReferenceModel) {
   SizeClassAllocator a(segs.provider(), kSegments);
   testing::DriverOptions opt;
   opt.seed = testing::test_seed(0x5C1A55);
-  opt.max_size = 1024;
-  opt.max_align = 1024;
+  opt.max_size = 2048;
+  opt.max_align = 2048;
   opt.target_live = 2000;
   testing::RandomDriver<SizeClassAllocator, SizeClassHooks> driver(a, opt);
   ASSERT_TRUE(driver.run());

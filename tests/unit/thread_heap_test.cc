@@ -81,6 +81,26 @@ TEST(ThreadHeap, SmallMediumAndLargeGoWhereTheyBelong) {
   EXPECT_TRUE(h.check_invariants());
 }
 
+TEST(ThreadHeap, AlignmentsTheTreeCannotPadGoToTheGlobalHeapWithoutGrowingTheHeap) {
+  SegmentSource segs;
+  GlobalHeap global(segs);
+  ThreadHeap h(segs, global);
+  const std::size_t max_class = TreeConfig{}.max_class();
+  for (int i = 0; i < 20; ++i) {
+    for (std::size_t align : {max_class / 2, max_class}) {
+      const Block b = h.allocate(Layout{max_class / 2 + 4096, align});
+      ASSERT_TRUE(b);
+      EXPECT_TRUE(is_aligned(b.ptr, align));
+      EXPECT_EQ(SegmentMap::lookup(b.ptr)->kind, OwnerKind::large);
+      global.deallocate(b, align);
+    }
+  }
+  // Each refusal used to add a medium segment that could not help: 40 segments.
+  EXPECT_EQ(h.stats().medium_segments, 0u);
+  EXPECT_EQ(h.stats().large, 40u);
+  EXPECT_TRUE(h.check_invariants());
+}
+
 TEST(ThreadHeap, ABoundedHeapFallsBackToTheGlobalHeapAndCountsIt) {
   SegmentSource thread_segs(MapOptions{}, 2 * kSeg);  // one for the front, one for the tree
   SegmentSource global_segs;

@@ -250,7 +250,7 @@ ctxalloc_allocator* ctxalloc_tree_create(ctxalloc_source* source, size_t region_
                                          size_t min_class, size_t max_class) CTXALLOC_NOEXCEPT;
 
 /**
- * A size-class allocator (20 classes, 16 B .. 1 KiB) taking 4 MiB segments aligned to
+ * A size-class allocator (24 classes, 16 B .. 2 KiB) taking 4 MiB segments aligned to
  * 4 MiB from source as it grows, at most max_segments of them (0: no limit). Larger
  * requests fail (ENOMEM). Frees need no size.
  * @return the allocator, or NULL (EINVAL: NULL source).

@@ -55,7 +55,7 @@ Block SizeClassAllocator::allocate_slow(Layout layout) noexcept {
     layout.size = 1;
   }
   const std::size_t cs = class_size_for(layout.size, layout.align);
-  if (cs == 0) {  // larger than 1 KiB or an alignment no class honours: not ours to serve
+  if (cs == 0) {  // larger than 2 KiB or an alignment no class honours: not ours to serve
     counters_.failures.add(1);
     return Block{};
   }

@@ -38,6 +38,14 @@ class TreeConfig {
   /// The largest class: larger requests go to the oversize allocator.
   constexpr std::size_t max_class() const noexcept { return max_; }
   constexpr unsigned classes() const noexcept { return log2_floor(max_) - log2_floor(min_) + 1; }
+  /// Whether a tree with these classes holds a block of size bytes aligned to align in
+  /// its regions. A block is padded by its alignment, so an aligned request can exceed
+  /// the largest class although its size alone does not (100 bytes aligned to 1 MiB).
+  constexpr bool fits(std::size_t size, std::size_t align) const noexcept {
+    if (size > max_) return false;
+    const std::size_t pad = align > min_ ? align - min_ : 0;
+    return pad <= max_ - ((size + min_ - 1) & ~(min_ - 1));
+  }
 
  private:
   constexpr TreeConfig(std::size_t min_class, std::size_t max_class) noexcept

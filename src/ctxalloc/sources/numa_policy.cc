@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "ctxalloc/sources/node_topology.h"
+
 // Older numaif.h (libnuma 2.0.16) lacks the mode flags; their values are kernel ABI
 // (linux/mempolicy.h), which clashes with numaif.h when both are included.
 #ifndef MPOL_F_STATIC_NODES
@@ -218,14 +220,35 @@ bool numa_supported() noexcept {
   return supported;
 }
 
+namespace {
+
+// libnuma fills numa_all_nodes_ptr and its node count in its constructor. When ctxalloc
+// serves malloc (LD_PRELOAD), a library initialised before libnuma -- libstdc++, whose
+// emergency exception pool is malloc'd at load -- makes ctxalloc map its first segments
+// before that constructor ran: numa_max_node() is then -1 and the mask null. The online
+// nodes then come from sysfs (no allocation), and every online node counts as allowed.
+bool libnuma_ready() noexcept {
+  return ::numa_all_nodes_ptr != nullptr && ::numa_max_node() >= 0;
+}
+
+}  // namespace
+
 int numa_highest_node() noexcept {
-  return numa_supported() ? ::numa_max_node() : 0;
+  if (!numa_supported()) return 0;
+  if (!libnuma_ready()) return static_cast<int>(NodeTopology::read().nodes()) - 1;
+  return ::numa_max_node();
 }
 
 NodeMask numa_allowed_nodes() noexcept {
   NodeMask m;
   if (!numa_supported()) {
     m.set(0);
+    return m;
+  }
+  if (!libnuma_ready()) {
+    const unsigned nodes = NodeTopology::read().nodes();
+    for (unsigned n = 0; n < nodes; ++n)
+      m.set(n);
     return m;
   }
   const int highest = ::numa_max_node();

@@ -61,7 +61,9 @@ void GlobalHeap::return_free_chunks(std::size_t keep) noexcept {
 }
 
 Block GlobalHeap::allocate(Layout layout) noexcept {
-  if (layout.size > tree_.config().max_class() || layout.align > tree_.config().max_class()) {
+  // What the tree cannot hold (its oversize allocator is NullAllocator here), also for
+  // its alignment alone, gets a mapping of its own.
+  if (!tree_.config().fits(layout.size, layout.align)) {
     if (!layout.valid()) {
       std::lock_guard<std::mutex> guard(lock_);
       failures_.add(1);

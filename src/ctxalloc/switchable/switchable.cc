@@ -1,6 +1,5 @@
 #include "ctxalloc/switchable/switchable.h"
 
-#include <numa.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -11,8 +10,10 @@
 #include <new>
 
 #include "ctxalloc/core/misuse.h"
+#include "ctxalloc/sources/node_topology.h"
 #include "ctxalloc/sources/numa_policy.h"
 #include "ctxalloc/switchable/context.h"
+#include "ctxalloc/switchable/runtime_hooks.h"
 
 namespace ctxalloc {
 namespace detail {
@@ -57,9 +58,10 @@ struct Node {
 // pointers to it (in remote batches, in segment tags) stay valid forever.
 struct HeapSlot : ThreadHeap {
   HeapSlot* next_abandoned;
+  HeapSlot* next_all;  // every heap ever made, newest first (process hooks: fork, stats)
   unsigned node;
   HeapSlot(SegmentSource& s, GlobalHeap& g, unsigned n) noexcept
-      : ThreadHeap(s, g), next_abandoned(nullptr), node(n) {}
+      : ThreadHeap(s, g), next_abandoned(nullptr), next_all(nullptr), node(n) {}
 };
 
 class Runtime {
@@ -119,6 +121,7 @@ class Runtime {
     if (mem == nullptr) return nullptr;
     auto* slot = new (mem) HeapSlot(nd.thread_segments, nd.global(), n);
     heaps_.fetch_add(1, std::memory_order_relaxed);
+    link_new_heap(slot);
     return slot;
   }
 
@@ -141,16 +144,62 @@ class Runtime {
         c.live_bytes += s->live_bytes();  // relaxed counters: no lock needed
         c.live_contexts += s->live_contexts();
       }
+      if (Node* nd = existing_node(n)) {
+        c.source_bytes += nd->thread_segments.bytes_out() + nd->global_segments.bytes_out();
+        c.source_peak_bytes +=
+            nd->thread_segments.peak_bytes_out() + nd->global_segments.peak_bytes_out();
+      }
     }
     return c;
   }
 
   pthread_key_t key() const noexcept { return key_; }
+  unsigned node_of_cpu(int cpu) const noexcept { return topology_.node_of_cpu(cpu); }
+
+  // ----------------------------------------------------------- process hooks (fork, stats)
+  void link_new_heap(HeapSlot* slot) noexcept {
+    std::lock_guard<std::mutex> guard(lock_);
+    slot->next_all = all_.load(std::memory_order_relaxed);
+    all_.store(slot, std::memory_order_release);  // readers walk the list without the lock
+  }
+  HeapSlot* all_heaps() const noexcept { return all_.load(std::memory_order_acquire); }
+  Node* existing_node(unsigned n) const noexcept {
+    return n < nodes_ ? node_[n].load(std::memory_order_acquire) : nullptr;
+  }
+  // Lock order: the runtime's lock, then every heap's (acquire_heap adopts under the
+  // runtime's lock; abandon holds a heap's lock and then its source's).
+  void lock_for_fork() noexcept {
+    lock_.lock();
+    for (HeapSlot* h = all_heaps(); h != nullptr; h = h->next_all)
+      h->lock_for_fork();
+  }
+  void unlock_after_fork() noexcept {
+    for (HeapSlot* h = all_heaps(); h != nullptr; h = h->next_all)
+      h->unlock_after_fork();
+    lock_.unlock();
+  }
+  // The child of a fork: every heap but `keep` lost its thread. Abandons them (their
+  // owners were outside the heap when fork ran: the process allocator made sure) and
+  // rebuilds the lists of heaps waiting for adoption.
+  void abandon_all_but(ThreadHeap* keep) noexcept {
+    std::lock_guard<std::mutex> guard(lock_);
+    for (auto& a : abandoned_)
+      a = nullptr;
+    abandoned_count_ = 0;
+    for (HeapSlot* h = all_heaps(); h != nullptr; h = h->next_all) {
+      if (h == keep) continue;
+      if (!h->abandoned()) h->abandon();
+      h->next_abandoned = abandoned_[h->node];
+      abandoned_[h->node] = h;
+      ++abandoned_count_;
+    }
+  }
 
  private:
   Runtime() noexcept {
-    const int highest = numa_available() >= 0 ? numa_max_node() : 0;
-    nodes_ = highest < 0 ? 1 : static_cast<unsigned>(highest) + 1;
+    // Not libnuma: numa_node_of_cpu allocates, and this may run inside malloc.
+    topology_ = NodeTopology::read();
+    nodes_ = topology_.nodes();
     if (nodes_ > kMaxNodes) nodes_ = kMaxNodes;
     for (auto& n : node_)
       n.store(nullptr, std::memory_order_relaxed);
@@ -195,14 +244,14 @@ class Runtime {
   std::size_t slab_left_ = 0;
   pthread_key_t key_{};
   bool key_ok_ = true;
+  NodeTopology topology_;
+  std::atomic<HeapSlot*> all_{nullptr};
 };
 
 unsigned current_node() noexcept {
   Runtime& rt = Runtime::get();
   if (rt.nodes() <= 1) return 0;
-  const int cpu = sched_getcpu();
-  const int node = cpu < 0 ? 0 : numa_node_of_cpu(cpu);
-  return node < 0 ? 0 : static_cast<unsigned>(node);
+  return rt.node_of_cpu(sched_getcpu());
 }
 
 // ------------------------------------------------------------------------- remote batches
@@ -542,5 +591,52 @@ void flush() noexcept {
 HeapCensus heap_census() noexcept {
   return Runtime::get().census();
 }
+
+// ------------------------------------------------------------------------- process hooks
+// For the process allocator (replace/): fork support and exit statistics. They are
+// declared in runtime_hooks.h, not in switchable.h: only replace/ may call them.
+
+namespace detail {
+
+void fork_prepare() noexcept {
+  Runtime::get().lock_for_fork();
+}
+
+void fork_parent() noexcept {
+  Runtime::get().unlock_after_fork();
+}
+
+void fork_child_unlock() noexcept {
+  Runtime::get().unlock_after_fork();
+}
+
+void flush_vanished_thread(ThreadState& s) noexcept {
+  if (&s == &t_state) return;
+  flush_batches(s);
+}
+
+void fork_child_abandon() noexcept {
+  Runtime::get().abandon_all_but(t_state.heap);
+}
+
+void for_each_heap(void (*fn)(void* context, const ThreadHeap& heap, bool abandoned),
+                   void* context) noexcept {
+  for (HeapSlot* h = Runtime::get().all_heaps(); h != nullptr; h = h->next_all)
+    fn(context, *h, h->abandoned());
+}
+
+void for_each_global_heap(void (*fn)(void* context, const GlobalHeap& heap, unsigned node),
+                          void* context) noexcept {
+  Runtime& rt = Runtime::get();
+  for (unsigned n = 0; n < rt.nodes(); ++n) {
+    if (Node* nd = rt.existing_node(n)) fn(context, nd->global(), n);
+  }
+}
+
+Mode default_mode() noexcept {
+  return Runtime::get().options().default_mode;
+}
+
+}  // namespace detail
 
 }  // namespace ctxalloc

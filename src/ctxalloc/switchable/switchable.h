@@ -215,6 +215,11 @@ struct HeapCensus {
   std::size_t abandoned = 0;      ///< heaps of exited threads, waiting for a new thread
   std::size_t live_bytes = 0;     ///< bytes of live blocks in abandoned heaps
   std::size_t live_contexts = 0;  ///< contexts of exited threads never released
+  /// 4 MiB segments the runtime's own sources (thread and global, every node) have out
+  /// now, in bytes; the global heaps' large mappings are not included.
+  std::size_t source_bytes = 0;
+  /// The sum of those sources' peaks: an upper bound of the peak of the total.
+  std::size_t source_peak_bytes = 0;
 };
 HeapCensus heap_census() noexcept;
 

@@ -54,8 +54,9 @@ Block ThreadHeap::allocate(Layout layout) noexcept {
     const Block b = small_.allocate(layout);
     if (b.ptr != nullptr) return b;
   }
-  const std::size_t max_class = medium_.config().max_class();
-  if (layout.size > max_class || layout.align > max_class) {
+  // Too large for the tree, also for its alignment alone (adding a segment would not
+  // help): the global heap maps it.
+  if (!medium_.config().fits(layout.size, layout.align)) {
     large_.add(1);
     return global_.allocate(layout);
   }

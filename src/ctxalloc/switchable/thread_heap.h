@@ -1,4 +1,4 @@
-// ThreadHeap: one thread's own allocator. Small requests (up to 1 KiB) go to its
+// ThreadHeap: one thread's own allocator. Small requests (up to 2 KiB) go to its
 // SizeClassAllocator; medium ones (up to the tree's largest class, 1 MiB) to a
 // TreeAllocator over 4 MiB segments; larger ones, and anything the thread's segment
 // budget cannot hold, to the node's GlobalHeap (counted as fallbacks). Every segment is
@@ -134,6 +134,12 @@ class ThreadHeap {
   std::size_t live_contexts() const noexcept { return arenas_.live_blocks(); }
   /// Gives back every segment that holds no live block.
   void trim() noexcept;
+
+  /// fork(): the process allocator holds every heap's lock across fork (after its own
+  /// threads left the allocator), so that no abandon or abandoned-heap free is half done
+  /// in the child.
+  void lock_for_fork() noexcept { lock_.lock(); }
+  void unlock_after_fork() noexcept { lock_.unlock(); }
 
  private:
   template <class>
