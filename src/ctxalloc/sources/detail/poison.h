@@ -119,4 +119,25 @@ inline bool is_poisoned(const void* p, std::size_t n) noexcept {
 #endif
 }
 
+/// The length of the longest prefix of [p, p + n) that is not poisoned (n without a
+/// tool): how much of a span of handed-out memory a pool may copy without the tools
+/// reporting the blocks freed inside it.
+inline std::size_t addressable_prefix(const void* p, std::size_t n) noexcept {
+#if defined(CTXALLOC_ASAN_ACTIVE)
+  const void* bad = __asan_region_is_poisoned(const_cast<void*>(p), n);
+  return bad == nullptr ? n
+                        : static_cast<std::size_t>(static_cast<const char*>(bad) -
+                                                   static_cast<const char*>(p));
+#else
+  std::size_t i = 0;
+  if (memcheck_active()) {  // rare (reallocate of an old bump block): byte by byte
+    while (i < n && !is_poisoned(static_cast<const char*>(p) + i, 1))
+      ++i;
+    return i;
+  }
+  (void)p;
+  return n;
+#endif
+}
+
 }  // namespace ctxalloc::detail
