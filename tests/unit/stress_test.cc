@@ -244,7 +244,9 @@ TEST(Stress, SwitchableWithThreadChurnAndCrossThreadFrees) {
   flush();
   EXPECT_EQ(corrupt.load(), 0u) << "payloads changed while live";
   EXPECT_EQ(failed.load(), 0u);
-  if (ThreadHeap* h = current_thread_heap()) EXPECT_TRUE(h->check_invariants());
+  ThreadHeap* h = current_thread_heap();
+  ASSERT_NE(h, nullptr);
+  EXPECT_TRUE(h->check_invariants());
 }
 
 }  // namespace

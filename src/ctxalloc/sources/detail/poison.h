@@ -35,6 +35,8 @@ extern bool g_memcheck;
 void memcheck_mark(const void* p, std::size_t n, ToolMark mark) noexcept;
 /// Whether memcheck considers any byte of [p, p + n) not addressable (no error printed).
 bool memcheck_noaccess(const void* p, std::size_t n) noexcept;
+/// Sets g_memcheck, once (later calls return at once).
+void detect_memcheck_once() noexcept;
 #endif
 
 /// Whether pools must tell memcheck about their memory (false in builds without
