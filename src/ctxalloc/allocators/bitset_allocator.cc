@@ -105,16 +105,19 @@ BitSetAllocator::BitSetAllocator(Block region, std::size_t block_size) noexcept
   block_mask_ = block_size - 1;
   shift_ = log2_floor(block_size);
   span_ = nblocks_ << shift_;
+  const bool tool_paths = detail::pool_slow_paths();
+  fast_align_ = tool_paths ? 0 : block_size_;
+  fast_span_ = tool_paths ? 0 : span_;
   // Every block free; the bits past the last block are "not free" and "run start", so a
   // search never runs past the end and a run's length is always bounded within the set.
   std::memset(free_, 0, 2 * nwords_ * sizeof(std::uint64_t));
   detail::set_range(free_, 0, nblocks_);
   detail::set_range(start_, nblocks_, nwords_ * kWordBits - nblocks_);
-  poison(blocks_, span_);
+  detail::poison(blocks_, span_);
 }
 
 BitSetAllocator::~BitSetAllocator() {
-  unpoison(blocks_, span_);
+  detail::unpoison(blocks_, span_);
 }
 
 inline void BitSetAllocator::take_run(std::size_t i, std::size_t k) noexcept {
@@ -188,7 +191,7 @@ inline void BitSetAllocator::release_run(std::size_t i, std::size_t len) noexcep
   start_[i / kWordBits] &= ~(std::uint64_t{1} << (i % kWordBits));
   hint_ = i / kWordBits;
   note_released(len);
-  poison(blocks_ + (i << shift_), len << shift_);
+  detail::poison(blocks_ + (i << shift_), len << shift_);
 }
 
 std::size_t BitSetAllocator::live_run(Block block, const char* op, bool freeing,
@@ -214,14 +217,20 @@ std::size_t BitSetAllocator::live_run(Block block, const char* op, bool freeing,
   return i;
 }
 
-void BitSetAllocator::deallocate_slow(Block block) noexcept {
-  // A valid free the fast path left over: a run that goes on into the next word.
+void BitSetAllocator::deallocate_slow(Block block, std::size_t align) noexcept {
+  // A valid free the fast path left over: a run that goes on into the next word, any
+  // free under the tool paths, and (checked builds) a live run freed with the wrong
+  // alignment.
   const std::uintptr_t off =
       reinterpret_cast<std::uintptr_t>(block.ptr) - reinterpret_cast<std::uintptr_t>(blocks_);
   if (off < span_ && (off & block_mask_) == 0 && is_run_start(off >> shift_)) {
     const std::size_t i = off >> shift_;
     const std::size_t len = run_length(i);
     if (size_matches(block.size, len)) {
+      if (CTXALLOC_CHECKS && misaligned(block.ptr, align)) {
+        misuse(Misuse::wrong_alignment, block.ptr, "deallocate");
+        return;
+      }
       release_run(i, len);
       return;
     }
@@ -250,7 +259,7 @@ Block BitSetAllocator::grow(Block block, Layout new_layout, Move move) noexcept 
       const std::size_t need = ((new_layout.size - 1) >> shift_) + 1;
       if (i + need <= nblocks_ && detail::find_clear(free_, nwords_, i + len) >= i + need) {
         detail::clear_range(free_, i + len, need - len);
-        unpoison(block.ptr + (len << shift_), (need - len) << shift_);
+        detail::unpoison_fresh(block.ptr + (len << shift_), (need - len) << shift_);
         note_grown(len, need);
         return Block{block.ptr, need << shift_};
       }
@@ -293,7 +302,7 @@ Block BitSetAllocator::shrink(Block block, Layout new_layout, Move move) noexcep
   if (need < len) {
     detail::set_range(free_, i + need, len - need);
     hint_ = (i + need) / kWordBits;
-    poison(block.ptr + (need << shift_), (len - need) << shift_);
+    detail::poison(block.ptr + (need << shift_), (len - need) << shift_);
   }
   note_shrunk(len, need);
   return Block{block.ptr, need << shift_};

@@ -8,6 +8,10 @@
 // live run, so the run's length, double frees and pointers into the middle of a run all
 // come from the bits. One owner thread; stats() may be read from any. docs/design.md
 // describes the layout and what each operation costs.
+//
+// Memory tools: free blocks are poisoned (AddressSanitizer) or marked no-access (valgrind's
+// memcheck). Under memcheck every request takes the slow paths, which mark; elsewhere
+// the fast paths pay nothing for it (their limits, fast_align_ and fast_span_).
 #pragma once
 
 #include <cstddef>
@@ -17,11 +21,7 @@
 #include "ctxalloc/config.h"
 #include "ctxalloc/core/allocator.h"
 #include "ctxalloc/core/misuse.h"
-#include "ctxalloc/core/sanitizers.h"
-
-#if defined(CTXALLOC_ASAN_ACTIVE)
-#include <sanitizer/asan_interface.h>
-#endif
+#include "ctxalloc/sources/detail/poison.h"
 
 namespace ctxalloc {
 
@@ -71,7 +71,7 @@ class BitSetAllocator {
     const std::size_t w = hint_;
     std::uint64_t* const free = free_;
     const std::uint64_t x = free[w];
-    if (layout.align <= block_size_) [[likely]] {
+    if (layout.align <= fast_align_) [[likely]] {
       const unsigned shift = shift_;
       // Blocks beyond the first; size 0 wraps to a huge value and goes to the slow path.
       const std::size_t more = (layout.size - 1) >> shift;
@@ -81,7 +81,7 @@ class BitSetAllocator {
           start_[w] |= lowest_bit(x);
           note_taken(1);
           const std::size_t i = w * detail::kWordBits + lowest_bit_index(x);
-          return handed_out(blocks_ + (i << shift), block_size_);
+          return handed_out_fast(blocks_ + (i << shift), block_size_);
         }
         return allocate_short(1);
       }
@@ -94,7 +94,7 @@ class BitSetAllocator {
           start_[w] |= lowest_bit(y);
           note_taken(k);
           const std::size_t i = w * detail::kWordBits + b;
-          return handed_out(blocks_ + (i << shift), std::size_t{k} << shift);
+          return handed_out_fast(blocks_ + (i << shift), std::size_t{k} << shift);
         }
         return allocate_short(k);
       }
@@ -112,7 +112,10 @@ class BitSetAllocator {
   /// or 0 for "not known", as free(p) needs). A double free, a pointer into the middle
   /// of a run or outside the blocks, and a size that does not match are reported as
   /// misuse and change nothing. Fast path: one run inside one word (one tzcnt).
-  void deallocate(Block block, std::size_t /*align*/) noexcept {
+  void deallocate(Block block, std::size_t align) noexcept {
+    // Checked builds send a free with an alignment the block does not have to the slow
+    // path, which tells it from a foreign pointer.
+    if (CTXALLOC_CHECKS && misaligned(block.ptr, align)) return deallocate_slow(block, align);
     const unsigned shift = shift_;
     const std::uintptr_t off =
         reinterpret_cast<std::uintptr_t>(block.ptr) - reinterpret_cast<std::uintptr_t>(blocks_);
@@ -120,7 +123,7 @@ class BitSetAllocator {
     const std::size_t w = i / detail::kWordBits;
     const unsigned b = static_cast<unsigned>(i % detail::kWordBits);
     // Outside the blocks or off a block boundary: the slow path sorts it out.
-    if (off < span_ && (off & block_mask_) == 0) [[likely]] {
+    if (off < fast_span_ && (off & block_mask_) == 0) [[likely]] {
       std::uint64_t* const free = free_;
       std::uint64_t* const start = start_;
       const std::uint64_t s = start[w];
@@ -135,11 +138,11 @@ class BitSetAllocator {
         start[w] = s & ~(std::uint64_t{1} << b);
         hint_ = w;  // the next search starts at this warm run
         note_released(last + 1);
-        poison(block.ptr, std::size_t{last + 1} << shift);
+        detail::asan_poison(block.ptr, std::size_t{last + 1} << shift);
         return;
       }
     }
-    deallocate_slow(block);
+    deallocate_slow(block, align);
   }
 
   /// In place when the blocks after the run are free (or the run already holds
@@ -206,7 +209,7 @@ class BitSetAllocator {
   static constexpr std::size_t npos = ~std::size_t{0};
 
   [[gnu::noinline]] Block allocate_slow(Layout layout) noexcept;
-  [[gnu::noinline]] void deallocate_slow(Block block) noexcept;
+  [[gnu::noinline]] void deallocate_slow(Block block, std::size_t align) noexcept;
 
   // A run of k <= 64 blocks at the block alignment, when the hint word has none: next fit
   // from the word after it (carrying the free stretch at its top), wrapping once.
@@ -250,10 +253,16 @@ class BitSetAllocator {
     return size == 0 || ((size - 1) >> shift_) == len - 1;
   }
 
-  // The end of every successful allocation.
-  static Block handed_out(std::byte* p, std::size_t bytes) noexcept {
+  // The end of every successful allocation: on the fast paths (never taken under
+  // memcheck) and on the others.
+  static Block handed_out_fast(std::byte* p, std::size_t bytes) noexcept {
     if (p == nullptr) __builtin_unreachable();  // lets callers drop their null test
-    unpoison(p, bytes);
+    detail::asan_unpoison(p, bytes);
+    return Block{p, bytes};
+  }
+  static Block handed_out(std::byte* p, std::size_t bytes) noexcept {
+    if (p == nullptr) __builtin_unreachable();
+    detail::unpoison_fresh(p, bytes);
     return Block{p, bytes};
   }
 
@@ -282,19 +291,6 @@ class BitSetAllocator {
   Block bad_argument(const void* p, const char* op) noexcept;
   void misuse(Misuse what, const void* p, const char* op) noexcept;
 
-  // AddressSanitizer builds poison free blocks, so a use after free inside the region is
-  // reported like one on the heap. Free otherwise.
-  static void poison([[maybe_unused]] const void* p, [[maybe_unused]] std::size_t n) noexcept {
-#if defined(CTXALLOC_ASAN_ACTIVE)
-    ASAN_POISON_MEMORY_REGION(p, n);
-#endif
-  }
-  static void unpoison([[maybe_unused]] const void* p, [[maybe_unused]] std::size_t n) noexcept {
-#if defined(CTXALLOC_ASAN_ACTIVE)
-    ASAN_UNPOISON_MEMORY_REGION(p, n);
-#endif
-  }
-
   // Hot fields first: the fast paths read only these and the counters.
   std::size_t hint_ = 0;            // where the search starts: the last word taken or freed
   std::uint64_t* free_ = nullptr;   // bit set: 1 = block free; 0 past the last block
@@ -303,9 +299,13 @@ class BitSetAllocator {
   std::size_t span_ = 0;            // nblocks_ * block_size_
   std::size_t block_size_ = 0;      // 0 when unconfigured: no request takes the fast path
   std::size_t block_mask_ = ~std::size_t{0};  // block_size_ - 1: the offset inside a block
-  unsigned shift_ = 0;                        // log2(block_size_)
-  std::size_t nblocks_ = 0;                   // exact capacity in blocks
-  std::size_t nwords_ = 1;  // words per bit set: nblocks_ / 64 + 1 (room for sentinels)
+  // The fast paths' limits: block_size_ and span_, or 0 under the tool paths (memcheck,
+  // or a test asking for them), so that every request reaches a slow path, which marks.
+  std::size_t fast_align_ = 0;
+  std::size_t fast_span_ = 0;
+  unsigned shift_ = 0;       // log2(block_size_)
+  std::size_t nblocks_ = 0;  // exact capacity in blocks
+  std::size_t nwords_ = 1;   // words per bit set: nblocks_ / 64 + 1 (room for sentinels)
   std::byte* region_begin_ = nullptr;
   std::byte* region_end_ = nullptr;
   ConfigError config_error_ = ConfigError::none;

@@ -3,6 +3,11 @@
 // free space begins) is freed, grown or shrunk in place. Freeing in LIFO order therefore
 // gives back every block, like a stack. Cost of allocate: an alignment round-up, two
 // compares, one store and a counter. One owner thread; stats() may be read from any.
+//
+// Memory tools: the free part of the region, [next, end), and blocks freed out of order
+// are poisoned (AddressSanitizer) or marked no-access (valgrind's memcheck), so a use
+// after free, or a write past the most recent block, is reported. Under memcheck every
+// request takes the slow paths, which mark; elsewhere the fast paths pay nothing for it.
 #pragma once
 
 #include <cstddef>
@@ -12,6 +17,7 @@
 #include "ctxalloc/config.h"
 #include "ctxalloc/core/allocator.h"
 #include "ctxalloc/core/misuse.h"
+#include "ctxalloc/sources/detail/poison.h"
 
 namespace ctxalloc {
 
@@ -19,7 +25,17 @@ class BumpAllocator {
  public:
   /// An allocator over [region.ptr, region.ptr + region.size), which it does not own.
   explicit BumpAllocator(Block region) noexcept
-      : begin_(region.ptr), next_(region.ptr), end_(region.ptr + region.size) {}
+      : begin_(region.ptr),
+        next_(region.ptr),
+        end_(region.ptr + region.size),
+        tool_paths_(detail::pool_slow_paths()) {
+    // Under the tool paths no request passes the fast paths' limits (see the members).
+    fast_end_ = tool_paths_ ? nullptr : end_;
+    detail::poison(begin_, capacity());
+  }
+
+  /// Gives the region back to its owner as it came: addressable (memory tools).
+  ~BumpAllocator() { detail::unpoison(begin_, capacity()); }
 
   BumpAllocator(const BumpAllocator&) = delete;
   BumpAllocator& operator=(const BumpAllocator&) = delete;
@@ -32,11 +48,12 @@ class BumpAllocator {
     const auto next = reinterpret_cast<std::uintptr_t>(next_.get());
     const std::uintptr_t p = align_up(next, layout.align);
     const std::uintptr_t new_next = p + layout.size;
-    if (new_next > reinterpret_cast<std::uintptr_t>(end_) || new_next <= p) [[unlikely]]
+    if (new_next > reinterpret_cast<std::uintptr_t>(fast_end_) || new_next <= p) [[unlikely]]
       return allocate_slow(layout);
     if (p == 0) __builtin_unreachable();  // lets callers drop their null test
     next_.set(reinterpret_cast<std::byte*>(new_next));
     counters_.allocations.add(1);
+    detail::asan_unpoison(reinterpret_cast<std::byte*>(p), layout.size);
     return Block{reinterpret_cast<std::byte*>(p), layout.size};
   }
 
@@ -60,20 +77,20 @@ class BumpAllocator {
     return detail::allocate_zeroed_by_fill(*this, layout);
   }
 
-  /// Frees the most recent block in place; any other live block is only counted. The
-  /// size must be the one allocate returned (blocks are exactly the size asked for).
-  void deallocate(Block block, std::size_t /*align*/) noexcept {
-    if (is_most_recent(block)) {
-      note_peak();
+  /// Frees the most recent block in place; any other live block is only counted (and
+  /// poisoned for the memory tools). The size must be the one allocate returned (blocks
+  /// are exactly the size asked for).
+  void deallocate(Block block, std::size_t align) noexcept {
+    // The peak gate doubles as the tool paths' switch: a new peak, or any free under
+    // memcheck, takes the slow path; the common LIFO free pays the compare it always had.
+    if (is_most_recent(block) && used() <= peak_gate_.get() &&
+        !(CTXALLOC_CHECKS && misaligned(block.ptr, align))) [[likely]] {
       next_.set(block.ptr);
-    } else if (!handed_out(block.ptr)) [[unlikely]] {
-      if (block.ptr == nullptr) return;  // like free(NULL)
-      if (block.size == 0 && is_zero_size_sentinel(block.ptr)) return;
-      misuse(contains(block.ptr) ? Misuse::double_free : Misuse::foreign_pointer, block.ptr,
-             "deallocate");
+      counters_.deallocations.add(1);
+      detail::asan_poison(block.ptr, block.size);
       return;
     }
-    counters_.deallocations.add(1);
+    deallocate_slow(block, align);
   }
 
   /// In place when block is the most recent one and the region has room; otherwise
@@ -87,13 +104,14 @@ class BumpAllocator {
     if (is_most_recent(block) && new_layout.size <= static_cast<std::size_t>(end_ - block.ptr)) {
       next_.set(block.ptr + new_layout.size);
       counters_.grows.add(1);
+      detail::unpoison_fresh(block.ptr + block.size, new_layout.size - block.size);
       return Block{block.ptr, new_layout.size};
     }
     if (move == Move::forbidden) return refuse();
     Block fresh = allocate(new_layout);
     if (fresh.ptr == nullptr) return fresh;
     std::memcpy(fresh.ptr, block.ptr, block.size);
-    deallocate(block, new_layout.align);
+    deallocate(block, 1);  // its own alignment is not known here (nor needed)
     counters_.grows.add(1);
     return fresh;
   }
@@ -104,13 +122,15 @@ class BumpAllocator {
     if (new_layout.size > block.size) return bad_argument(block.ptr, "shrink");
     if (block.size == 0 && is_zero_size_sentinel(block.ptr)) return block;
     if (new_layout.size == 0) {
-      deallocate(block, new_layout.align);
+      deallocate(block, 1);
       return allocate(new_layout);
     }
     if (is_most_recent(block)) {
       note_peak();
       next_.set(block.ptr + new_layout.size);
     }
+    // The tail is dead either way: given back to the region, or unused until reset().
+    detail::poison(block.ptr + new_layout.size, block.size - new_layout.size);
     counters_.shrinks.add(1);
     return Block{block.ptr, new_layout.size};
   }
@@ -123,6 +143,7 @@ class BumpAllocator {
   /// Forgets every allocation: the whole region is free again.
   void reset() noexcept {
     note_peak();
+    detail::poison(begin_, used());
     next_.set(begin_);
   }
 
@@ -150,6 +171,18 @@ class BumpAllocator {
                        " deallocations exceed ", s.allocations, " allocations");
     CTXALLOC_INVARIANT(peak_.get() <= capacity(), "bump: peak ", peak_.get(), " exceeds capacity ",
                        capacity());
+    CTXALLOC_INVARIANT(
+        tool_paths_ ? fast_end_ == nullptr : fast_end_ == end_ && peak_gate_.get() == peak_.get(),
+        "bump: fast-path limits ", static_cast<const void*>(fast_end_), " and ", peak_gate_.get(),
+        " disagree with end ", end_, " and peak ", peak_.get());
+    // The free part is poisoned: its first whole 8-byte granule (AddressSanitizer's
+    // unit) is probed, enough to show poisoning was not lost without an O(region) walk.
+    const auto* probe =
+        reinterpret_cast<const std::byte*>(align_up(reinterpret_cast<std::uintptr_t>(next), 8));
+    if (detail::poisoning_active() && probe < end_ && end_ - probe >= 8) {
+      CTXALLOC_INVARIANT(detail::is_poisoned(probe, 1),
+                         "bump: the free part of the region is not poisoned at ", probe);
+    }
     return CheckResult::ok();
   }
 
@@ -157,14 +190,49 @@ class BumpAllocator {
   template <class>
   friend struct TestPeer;
 
-  // Zero-size requests, invalid layouts (checked builds) and real exhaustion.
+  // Zero-size requests, invalid layouts (checked builds), real exhaustion, and every
+  // request under the tool paths, which marks the block it hands out.
   [[gnu::noinline]] Block allocate_slow(Layout layout) noexcept {
     if (!layout.valid()) return bad_argument(nullptr, "allocate");
     if (layout.size == 0) {
       if (zero_size_uses_sentinel(layout.align)) return zero_size_block(layout.align);
-      return allocate(Layout{1, layout.align});
+      layout.size = 1;
     }
-    return refuse();  // the region is full; the state is unchanged
+    const auto next = reinterpret_cast<std::uintptr_t>(next_.get());
+    const std::uintptr_t p = align_up(next, layout.align);
+    const std::uintptr_t new_next = p + layout.size;
+    if (new_next > reinterpret_cast<std::uintptr_t>(end_) || new_next <= p)
+      return refuse();  // the region is full; the state is unchanged
+    next_.set(reinterpret_cast<std::byte*>(new_next));
+    counters_.allocations.add(1);
+    detail::unpoison_fresh(reinterpret_cast<std::byte*>(p), layout.size);
+    return Block{reinterpret_cast<std::byte*>(p), layout.size};
+  }
+
+  // Everything but a LIFO free below the peak: a LIFO free at a new peak or under the
+  // tool paths, an out-of-order free (counted, poisoned), null, the zero-size sentinel,
+  // and misuse.
+  [[gnu::noinline]] void deallocate_slow(Block block, std::size_t align) noexcept {
+    if (CTXALLOC_CHECKS && misaligned(block.ptr, align)) {
+      misuse(Misuse::wrong_alignment, block.ptr, "deallocate");
+      return;
+    }
+    if (is_most_recent(block)) {
+      note_peak();
+      next_.set(block.ptr);
+    } else if (!handed_out(block.ptr)) {
+      if (block.ptr == nullptr) return;  // like free(NULL)
+      if (block.size == 0 && is_zero_size_sentinel(block.ptr)) return;
+      misuse(contains(block.ptr) ? Misuse::double_free : Misuse::foreign_pointer, block.ptr,
+             "deallocate");
+      return;
+    } else if (detail::is_poisoned(block.ptr, 1)) {
+      // Only the memory tools can tell: a block freed out of order is poisoned.
+      misuse(Misuse::double_free, block.ptr, "deallocate");
+      return;
+    }
+    counters_.deallocations.add(1);
+    detail::poison(block.ptr, block.size);
   }
 
   // The block that ends where the free space begins. Blocks are exactly the size asked
@@ -195,13 +263,21 @@ class BumpAllocator {
   }
 
   void note_peak() noexcept {
-    if (used() > peak_.get()) peak_.set(used());
+    if (used() > peak_.get()) {
+      peak_.set(used());
+      if (!tool_paths_) peak_gate_.set(used());
+    }
   }
 
   std::byte* begin_;
   Relaxed<std::byte*> next_;
   std::byte* end_;
+  // The fast paths' limits. Normally end_ and the peak; under the tool paths (memcheck,
+  // or a test asking for them) null and "never", so every request reaches a slow path.
+  std::byte* fast_end_;
+  Relaxed<std::size_t> peak_gate_;
   Relaxed<std::size_t> peak_;  // high-water mark, brought up to date whenever next_ drops
+  bool tool_paths_;
   StatsCounters counters_;
 };
 

@@ -198,6 +198,20 @@ class ContextAllocator {
     return tree_->allocated_size(p);
   }
 
+  /// Bump contexts: the bytes from p, which must lie in the part of the region handed
+  /// out, to where the free space begins: an upper bound on the size of a block at p that
+  /// allocated_size() no longer knows (any block but the most recent). 0 when p is not in
+  /// that part, or for the other kinds. Lets reallocate() move an older block: copying
+  /// that many bytes (or fewer) keeps the block's contents and reads only handed-out
+  /// memory.
+  std::size_t bump_extent(const void* p) const noexcept {
+    if (tag_ != ContextKind::bump) return 0;
+    const std::byte* begin = bump_.region().ptr;
+    const std::byte* next = begin + bump_.used();
+    const auto* b = static_cast<const std::byte*>(p);
+    return b >= begin && b < next ? static_cast<std::size_t>(next - b) : 0;
+  }
+
   /// Forgets every block at once and starts over on the same region, with the same
   /// settings: the bump allocator rewinds; the bit set and the tree are built afresh
   /// (their bit sets / granule map are cleared): O(size of the metadata), never a walk

@@ -18,7 +18,7 @@ constexpr std::size_t kCarveBytes = 4096;
 alignas(64) static const char kEmptyPageStorage[64] = {};
 
 SizeClassAllocator::SizeClassAllocator(SegmentProvider provider, std::size_t max_segments) noexcept
-    : max_segments_(max_segments), provider_(provider) {
+    : max_segments_(max_segments), provider_(provider), tool_paths_(detail::pool_slow_paths()) {
   auto* empty = reinterpret_cast<Page*>(const_cast<char*>(kEmptyPageStorage));
   for (unsigned c = 0; c < kClasses; ++c) {
     current_[c] = empty;
@@ -65,6 +65,7 @@ Block SizeClassAllocator::allocate_slow(Layout layout) noexcept {
 Block SizeClassAllocator::refill(unsigned cls) noexcept {
   if (hook_.fn != nullptr) hook_.fn(hook_.context);
   if (remote_.load(std::memory_order_relaxed) != nullptr) drain_remote();
+  if (tool_paths_) return allocate_tooled(cls);
   if (current_[cls]->free != nullptr) return allocate_class(cls);
   for (;;) {
     Page* page = current_[cls];
@@ -91,6 +92,40 @@ Block SizeClassAllocator::refill(unsigned cls) noexcept {
   }
 }
 
+// Under the tool paths pages stay off current_: a page with free or uncarved blocks is
+// on partial_[cls] (flags kNotCurrent), a page with neither is full and listed nowhere,
+// exactly as other non-current pages. The block is taken here, with its marks.
+Block SizeClassAllocator::allocate_tooled(unsigned cls) noexcept {
+  for (;;) {
+    Page* page = partial_[cls];
+    if (page == nullptr) {
+      page = new_page(cls);
+      if (page == nullptr) {
+        counters_.failures.add(1);
+        return Block{};
+      }
+      list_push(&partial_[cls], page);
+    }
+    if (page->free == nullptr && !extend(page)) {
+      list_remove(&partial_[cls], page);
+      page->flags = kFull | kNotCurrent;
+      continue;
+    }
+    FreeBlock* b = page->free;
+    page->free = const_cast<FreeBlock*>(read_link(b));
+    ++page->used;
+    const auto a = reinterpret_cast<std::uintptr_t>(b);
+    segment_of(b)->live[word_index(a)] |= bit_of(a);
+    class_allocs_[cls].add(1);
+    detail::unpoison_fresh(b, page->block_size);
+    if (page->free == nullptr && page->bump == page->bump_end) {
+      list_remove(&partial_[cls], page);
+      page->flags = kFull | kNotCurrent;
+    }
+    return Block{reinterpret_cast<std::byte*>(b), page->block_size};
+  }
+}
+
 bool SizeClassAllocator::extend(Page* page) noexcept {
   if (page->bump == page->bump_end) return false;
   const std::size_t bs = page->block_size;
@@ -99,7 +134,10 @@ bool SizeClassAllocator::extend(Page* page) noexcept {
   const auto left = static_cast<std::size_t>(page->bump_end - page->bump) / bs;
   if (n > left) n = left;
   // Link the carved blocks in address order: allocation then walks the page forward.
+  // The memory may have served another class before (poisoned then): unpoisoned for the
+  // links, poisoned again as free blocks.
   std::byte* first = page->bump;
+  detail::unpoison_fresh(first, n * bs);
   for (std::size_t i = 0; i + 1 < n; ++i) {
     reinterpret_cast<FreeBlock*>(first + i * bs)->next =
         reinterpret_cast<FreeBlock*>(first + (i + 1) * bs);
@@ -107,6 +145,7 @@ bool SizeClassAllocator::extend(Page* page) noexcept {
   reinterpret_cast<FreeBlock*>(first + (n - 1) * bs)->next = page->free;
   page->free = reinterpret_cast<FreeBlock*>(first);
   page->bump = first + n * bs;
+  detail::poison(first, n * bs);
   return true;
 }
 
@@ -162,7 +201,8 @@ bool SizeClassAllocator::new_segment() noexcept {
   return true;
 }
 
-void SizeClassAllocator::after_free_slow(Page* page) noexcept {
+void SizeClassAllocator::after_free_slow(Page* page, void* p) noexcept {
+  if (tool_paths_) detail::poison(p, page->block_size);  // memcheck's mark
   // Only pages that are not their class's current page get here: keeping the current
   // one even when empty avoids retiring and re-carving a page on every alloc/free pair.
   if ((page->flags & kFull) != 0) {
@@ -219,6 +259,7 @@ void SizeClassAllocator::release_segment(Segment* seg) noexcept {
   if (segments_ == seg) segments_ = seg->next;
   --segment_count_;
   SegmentMap::unregister_range(seg, kSegmentSize, &seg->tag);
+  detail::unpoison(seg, kSegmentSize);  // back to the provider as it came
   provider_.release(provider_.context, Block{reinterpret_cast<std::byte*>(seg), kSegmentSize});
 }
 
@@ -279,6 +320,11 @@ void SizeClassAllocator::bad_free(void* p, std::size_t size) noexcept {
   }
 }
 
+void SizeClassAllocator::misaligned_free(Block block) noexcept {
+  if (allocated_size(block.ptr) == 0) return bad_free(block.ptr, block.size);  // not a block
+  misuse(Misuse::wrong_alignment, block.ptr, "deallocate");
+}
+
 void SizeClassAllocator::misuse(Misuse what, const void* p, const char* op) noexcept {
   counters_.misuses.add(1);
   report_misuse(what, "size_class", op, p);
@@ -330,7 +376,7 @@ Block SizeClassAllocator::shrink(Block block, Layout new_layout, Move /*move*/) 
     return Block{};
   }
   if (new_layout.size == 0) {
-    deallocate(block, new_layout.align);
+    deallocate(block, 1);
     return allocate(new_layout);
   }
   // In place: the block keeps its class (the tail stays the caller's, unused).
@@ -403,7 +449,7 @@ CheckResult SizeClassAllocator::check_invariants() const {
       CTXALLOC_INVARIANT(set == pg.used, "size_class: page ", base, " counts ", pg.used,
                          " live blocks but its bitmap has ", set);
       std::size_t nfree = 0;
-      for (const FreeBlock* b = pg.free; b != nullptr; b = b->next) {
+      for (const FreeBlock* b = pg.free; b != nullptr; b = read_link(b)) {
         const auto* bp = reinterpret_cast<const std::byte*>(b);
         CTXALLOC_INVARIANT(++nfree <= pg.capacity, "size_class: page ", base,
                            " free list longer than its capacity (a cycle?)");

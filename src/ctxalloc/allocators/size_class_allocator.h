@@ -8,6 +8,16 @@
 // caught in O(1), in every build), and pushes the block. No locks and no atomic
 // read-modify-write on either path. Other threads give blocks back through a lock-free
 // remote stack that the owner drains when a page runs dry.
+//
+// Memory tools: free blocks are poisoned (AddressSanitizer; the owner unpoisons a block
+// before it reads its link) or marked no-access (valgrind's memcheck). Under memcheck no
+// page is ever a class's current page, so every allocation and free takes a slow path,
+// which marks; elsewhere the fast paths pay nothing for it.
+//
+// No canary: a block's whole class size is the caller's (Block::size, allocated_size,
+// malloc_usable_size report it), so there is no slack a canary could use without
+// changing what callers are told. Overruns are left to AddressSanitizer, which sees the
+// next block poisoned when it is free.
 #pragma once
 
 #include <array>
@@ -19,6 +29,7 @@
 #include "ctxalloc/core/allocator.h"
 #include "ctxalloc/core/misuse.h"
 #include "ctxalloc/core/segment_map.h"
+#include "ctxalloc/sources/detail/poison.h"
 
 namespace ctxalloc {
 
@@ -97,11 +108,12 @@ class SizeClassAllocator {
   /// Frees a block of this allocator (any size between the one asked and the one
   /// returned, or 0 when unknown). Foreign pointers, double frees and interior pointers
   /// are reported as misuse and otherwise ignored.
-  void deallocate(Block block, std::size_t /*align*/) noexcept {
+  void deallocate(Block block, std::size_t align) noexcept {
     const OwnerTag* tag = SegmentMap::lookup(block.ptr);
     if (tag == nullptr || tag->owner != this) [[unlikely]] {
       return deallocate_foreign(block);
     }
+    if (CTXALLOC_CHECKS && misaligned(block.ptr, align)) return misaligned_free(block);
     free_owned(block.ptr, segment_of_tag(tag), block.size);
   }
 
@@ -261,6 +273,7 @@ class SizeClassAllocator {
     FreeBlock* b = page->free;
     if (b == nullptr) [[unlikely]]
       return nullptr;
+    detail::asan_unpoison(b, page->block_size);  // its link first, then the caller's bytes
     page->free = b->next;
     ++page->used;
     const auto a = reinterpret_cast<std::uintptr_t>(b);
@@ -293,6 +306,7 @@ class SizeClassAllocator {
     page->free = b;
     class_frees_[page->cls].add(1);
     --page->used;
+    detail::asan_poison(p, page->block_size);
     return page;
   }
 
@@ -303,15 +317,24 @@ class SizeClassAllocator {
     // The common case (the class's current page) tests one byte; other pages check
     // whether they became empty (retire) or were full (re-list) on the slow path.
     if (page->flags != 0) [[unlikely]]
-      after_free_slow(page);
+      after_free_slow(page, p);
   }
 
   [[gnu::noinline]] Block allocate_slow(Layout layout) noexcept;
   [[gnu::noinline]] Block refill(unsigned cls) noexcept;
-  [[gnu::noinline]] void after_free_slow(Page* page) noexcept;
+  Block allocate_tooled(unsigned cls) noexcept;
+  [[gnu::noinline]] void after_free_slow(Page* page, void* p) noexcept;
   [[gnu::noinline]] void deallocate_foreign(Block block) noexcept;
   [[gnu::noinline]] void bad_free(void* p, std::size_t size) noexcept;
+  [[gnu::noinline, gnu::cold]] void misaligned_free(Block block) noexcept;
   void misuse(Misuse what, const void* p, const char* op) noexcept;
+  // The link of a free block, read without a report from the memory tools.
+  static const FreeBlock* read_link(const FreeBlock* b) noexcept {
+    detail::unpoison(b, sizeof *b);
+    const FreeBlock* next = b->next;
+    detail::poison(b, sizeof *b);
+    return next;
+  }
 
   Page* new_page(unsigned cls) noexcept;
   bool new_segment() noexcept;
@@ -330,6 +353,9 @@ class SizeClassAllocator {
   SegmentProvider provider_;
   RefillHook hook_;
   void* user_ = nullptr;
+  // Under memcheck (or a test asking for it) no page becomes current: every request goes
+  // through refill and every free through after_free_slow, which mark for the tool.
+  bool tool_paths_;
   std::atomic<FreeBlock*> remote_{nullptr};
   Relaxed<std::uint64_t> peak_;
   // Allocations and frees per class: one add each on the fast paths; allocations,

@@ -17,6 +17,12 @@
 // deallocate looks the region up (O(1) for the region used last, O(log R) otherwise),
 // reads the map and merges: at most two removals and one insertion. See detail/tree_core.h.
 // One owner thread; stats() may be read from any.
+//
+// Checked builds with canaries (CTXALLOC_CANARY=1, detail/canary.h) put a canary in the slack of a
+// block's last granule (the bytes between the size asked for and the granule boundary, at most 63
+// of them): the map byte of the block's last granule, which is otherwise unused, records how many;
+// the block's reported size ends where the canary begins, and a free checks it. Blocks of one
+// granule have no such map byte and carry no canary; nor do oversize blocks.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +30,7 @@
 #include <utility>
 
 #include "ctxalloc/adaptors/malloc_allocator.h"
+#include "ctxalloc/allocators/detail/canary.h"
 #include "ctxalloc/allocators/detail/tree_core.h"
 #include "ctxalloc/allocators/tree_config.h"
 #include "ctxalloc/config.h"
@@ -39,10 +46,13 @@ class BasicTreeAllocator {
   /// from oversize_args.
   template <class... OversizeArgs>
   explicit BasicTreeAllocator(TreeConfig config = {}, OversizeArgs&&... oversize_args)
-      : core_(config), oversize_(std::forward<OversizeArgs>(oversize_args)...) {}
+      : core_(config),
+        oversize_(std::forward<OversizeArgs>(oversize_args)...),
+        canaries_(detail::canaries_requested()) {}
 
   /// An allocator over one region, which it does not own (see add_region).
-  explicit BasicTreeAllocator(Block region, TreeConfig config = {}) noexcept : core_(config) {
+  explicit BasicTreeAllocator(Block region, TreeConfig config = {}) noexcept
+      : core_(config), canaries_(detail::canaries_requested()) {
     add_region(region);
   }
 
@@ -57,6 +67,7 @@ class BasicTreeAllocator {
       const std::size_t n = align_up(layout.size, core_.granule());
       if (std::byte* p = core_.take(n, layout.align)) [[likely]] {
         counters_.on_allocate(n);
+        if (CTXALLOC_CHECKS) return with_canary(p, n, layout.size);
         return Block{p, n};
       }
       return refuse();
@@ -76,6 +87,7 @@ class BasicTreeAllocator {
     if (r != nullptr) [[likely]] {
       const std::size_t len = core_.live_length(*r, block.ptr);
       if (len != 0 && block.size <= (len << core_.shift())) [[likely]] {
+        if (CTXALLOC_CHECKS && !checked_free(*r, block, len, align)) return;
         core_.release(*r, core_.index_of(*r, block.ptr), len);
         counters_.on_deallocate(len << core_.shift());
         return;
@@ -97,23 +109,24 @@ class BasicTreeAllocator {
     detail::TreeRegion* r = core_.region_of(block.ptr);
     if (r == nullptr) return resize_elsewhere(block, new_layout, move, true);
     const std::size_t len = core_.live_length(*r, block.ptr);
-    if (len == 0 || block.size > (len << core_.shift())) {
+    if (len == 0 || block.size > usable(*r, block.ptr, len)) {
       counters_.failures.add(1);
       bad_block(*r, block, len, "grow");
       return Block{};
     }
+    if (CTXALLOC_CHECKS) check_canary(*r, block.ptr, len, "grow");
     const std::size_t have = len << core_.shift();
     if (is_aligned(block.ptr, new_layout.align)) {
       if (new_layout.size <= have) {
         note_resize(true, have, have);
-        return Block{block.ptr, have};
+        return with_canary(block.ptr, have, new_layout.size);
       }
       const std::size_t limit = detail::GranuleMap::kMaxLength << core_.shift();
       if (new_layout.size <= limit) {
         const std::size_t n = align_up(new_layout.size, core_.granule());
         if (core_.grow_in_place(*r, core_.index_of(*r, block.ptr), len, n >> core_.shift())) {
           note_resize(true, have, n);
-          return Block{block.ptr, n};
+          return with_canary(block.ptr, n, new_layout.size);
         }
       }
     }
@@ -140,16 +153,17 @@ class BasicTreeAllocator {
     detail::TreeRegion* r = core_.region_of(block.ptr);
     if (r == nullptr) return resize_elsewhere(block, new_layout, move, false);
     const std::size_t len = core_.live_length(*r, block.ptr);
-    if (len == 0 || block.size > (len << core_.shift())) {
+    if (len == 0 || block.size > usable(*r, block.ptr, len)) {
       counters_.failures.add(1);
       bad_block(*r, block, len, "shrink");
       return Block{};
     }
+    if (CTXALLOC_CHECKS) check_canary(*r, block.ptr, len, "shrink");
     const std::size_t have = len << core_.shift();
     const std::size_t n = align_up(new_layout.size, core_.granule());
     if (n < have) core_.shrink_in_place(*r, core_.index_of(*r, block.ptr), len, n >> core_.shift());
     note_resize(false, have, n);
-    return Block{block.ptr, n};
+    return with_canary(block.ptr, n, new_layout.size);
   }
 
   /// True for any address in the regions (metadata included) and for what the oversize
@@ -162,7 +176,7 @@ class BasicTreeAllocator {
   /// the oversize allocator when it can tell); 0 when p is not a live block's start.
   std::size_t allocated_size(const void* p) const noexcept {
     if (const detail::TreeRegion* r = core_.region_of(p))
-      return core_.live_length(*r, p) << core_.shift();
+      return usable(*r, p, core_.live_length(*r, p));
     if constexpr (requires { oversize_.allocated_size(p); }) return oversize_.allocated_size(p);
     return 0;
   }
@@ -180,7 +194,9 @@ class BasicTreeAllocator {
     const auto off = static_cast<std::size_t>(static_cast<const std::byte*>(p) - r->begin);
     if (off % granule != 0) return 0;
     const std::uint8_t* m = r->map + off / granule;
-    return detail::GranuleMap::is_live_head(*m) ? detail::GranuleMap::live_length(m) * granule : 0;
+    if (!detail::GranuleMap::is_live_head(*m)) return 0;
+    const std::size_t len = detail::GranuleMap::live_length(m);
+    return len * granule - canary_length(m, len);
   }
 
   // ----------------------------------------------------------------------- regions
@@ -269,7 +285,7 @@ class BasicTreeAllocator {
       const std::size_t n = align_up(layout.size, g);
       if (std::byte* p = core_.take(n, layout.align)) {
         counters_.on_allocate(n);
-        return Block{p, n};
+        return with_canary(p, n, layout.size);
       }
       return refuse();
     }
@@ -321,6 +337,61 @@ class BasicTreeAllocator {
     misuse(what, block.ptr, op);
   }
 
+  // ------------------------------------------------------------------ canaries
+  // The canary's length of the live block of len granules whose map head is m: the map
+  // byte of its last granule when that is an interior byte (00rrrrrr), else 0. Always 0
+  // outside checked builds, where nothing writes it.
+  static std::size_t canary_length(const std::uint8_t* m, std::size_t len) noexcept {
+    if (!CTXALLOC_CHECKS || len < 2) return 0;
+    const std::uint8_t b = m[len - 1];
+    return (b & detail::GranuleMap::kKindMask) == 0 ? b : 0;
+  }
+
+  // The bytes of the live block at p (len granules) its caller may use.
+  std::size_t usable(const detail::TreeRegion& r, const void* p, std::size_t len) const noexcept {
+    return (len << core_.shift()) - canary_length(r.map + core_.index_of(r, p), len);
+  }
+
+  // Checked builds: writes the canary after `requested` bytes of the live block at p of
+  // n bytes (recorded in its last granule's map byte) and returns the reported block.
+  Block with_canary(std::byte* p, std::size_t n, std::size_t requested) noexcept {
+    if (!CTXALLOC_CHECKS || !canaries_) return Block{p, n};
+    const std::size_t len = n >> core_.shift();
+    if (len < 2) return Block{p, n};
+    detail::TreeRegion& r = *core_.region_of(p);
+    const std::size_t slack = n - requested;
+    const std::size_t c = slack < 63 ? slack : 63;
+    r.map[core_.index_of(r, p) + len - 1] = static_cast<std::uint8_t>(c);
+    detail::write_canary(p + n - c, p + n);
+    return Block{p, n - c};
+  }
+
+  // Checked builds: reports an overrun of the canary of the live block at p (len
+  // granules) under op; the caller goes on (the overrun stayed inside the block).
+  void check_canary(const detail::TreeRegion& r, const std::byte* p, std::size_t len,
+                    const char* op) noexcept {
+    const std::size_t c = canary_length(r.map + core_.index_of(r, p), len);
+    const std::byte* end = p + (len << core_.shift());
+    if (c != 0 && !detail::canary_intact(end - c, end)) misuse(Misuse::overflow, p, op);
+  }
+
+  // Checked builds, before a free: the canary, the size (larger than the block's usable
+  // size: reported, nothing freed) and the alignment (one the block does not have:
+  // reported, nothing freed). False: do not free.
+  [[gnu::noinline]] bool checked_free(const detail::TreeRegion& r, Block block, std::size_t len,
+                                      std::size_t align) noexcept {
+    if (block.size > usable(r, block.ptr, len)) {
+      misuse(Misuse::wrong_size, block.ptr, "deallocate");
+      return false;
+    }
+    if (misaligned(block.ptr, align)) {
+      misuse(Misuse::wrong_alignment, block.ptr, "deallocate");
+      return false;
+    }
+    check_canary(r, block.ptr, len, "deallocate");
+    return true;
+  }
+
   // StatsCounters::on_resize tells grows from shrinks by the byte counts; a resize that
   // keeps the size (the block already had room) must still count as what it was.
   void note_resize(bool grow, std::uint64_t old_bytes, std::uint64_t new_bytes) noexcept {
@@ -353,6 +424,7 @@ class BasicTreeAllocator {
   Oversize oversize_;
   StatsCounters counters_;
   Counter oversize_count_;
+  bool canaries_;  // checked builds: canaries requested when this allocator was built
 };
 
 /// The TreeAllocator with malloc for requests above the largest class.

@@ -73,4 +73,12 @@ constexpr bool zero_size_uses_sentinel(std::size_t align) noexcept {
   return align < kSentinelLimit;
 }
 
+/// Whether a block handed back with alignment `align` (the one asked for, per the
+/// Allocator concept) cannot have been allocated with it: p is not aligned to it. An
+/// `align` of 0 or 1 means "not known". Checked builds report it as wrong_alignment;
+/// it cannot catch an alignment smaller than the one asked for, or one p meets by chance.
+inline bool misaligned(const void* p, std::size_t align) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(p) & (align - 1)) != 0 && align > 1;
+}
+
 }  // namespace ctxalloc

@@ -160,7 +160,9 @@ class AllocatorHandle final : public ctxalloc_allocator {
     // it names the one-page block of a zero-size request: give that one the real size.
     std::size_t size = 0;
     if constexpr (std::is_same_v<A, MemoryMapAllocator>) size = allocated_size(p);
-    a_.deallocate(Block{static_cast<std::byte*>(p), size}, kDefaultAlign);
+    // Alignment 1: "not known" (an unsized free cannot know it; checked builds would
+    // report any other one the block happens not to have as wrong_alignment).
+    a_.deallocate(Block{static_cast<std::byte*>(p), size}, 1);
   }
 
   bool reset() noexcept override {

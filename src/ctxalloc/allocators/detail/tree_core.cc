@@ -2,6 +2,9 @@
 // invariant walk.
 #include "ctxalloc/allocators/detail/tree_core.h"
 
+#include "ctxalloc/allocators/detail/canary.h"
+#include "ctxalloc/config.h"
+
 #include <cstring>
 
 namespace ctxalloc::detail {
@@ -169,6 +172,13 @@ CheckResult TreeCore::check_invariants(Census* census) const {
           from += GranuleMap::kLongBytes;
         }
         to = i + len;
+        // Checked builds: the canary in the last granule's slack (tree_allocator.h).
+        const std::uint8_t last = r.map[i + len - 1];
+        if (CTXALLOC_CHECKS && len >= 2 && (last & GranuleMap::kKindMask) == 0 && last != 0) {
+          const std::byte* end = at + (len << shift_);
+          CTXALLOC_INVARIANT(canary_intact(end - last, end), "tree: live block ", at,
+                             " was written past its end (canary broken)");
+        }
         c.live_blocks++;
         c.live_bytes += len << shift_;
         prev_free = false;
