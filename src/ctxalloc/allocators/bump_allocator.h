@@ -41,7 +41,18 @@ class BumpAllocator {
   BumpAllocator& operator=(const BumpAllocator&) = delete;
 
   Block allocate(Layout layout) noexcept {
-    if (CTXALLOC_CHECKS && !layout.valid()) return allocate_slow(layout);
+    const Block b = try_allocate(layout);
+    if (b.ptr != nullptr) [[likely]]
+      return b;
+    return allocate_slow(layout);
+  }
+
+  /// allocate()'s fast path alone: the block, or an empty Block (nothing done, nothing
+  /// counted) where allocate() would take its slow path (exhaustion, size 0, a bad
+  /// layout, or every request under memcheck). For callers that inline it and keep the
+  /// rest out of line (Context::allocate).
+  Block try_allocate(Layout layout) noexcept {
+    if (CTXALLOC_CHECKS && !layout.valid()) return Block{};
     // In address arithmetic: align_up cannot overflow (user addresses are below 2^47,
     // alignments at most 2^30); p + size wraps only for sizes near SIZE_MAX, which then
     // land below p. So two compares catch exhaustion, overflow and size 0 (new_next == p).
@@ -49,26 +60,11 @@ class BumpAllocator {
     const std::uintptr_t p = align_up(next, layout.align);
     const std::uintptr_t new_next = p + layout.size;
     if (new_next > reinterpret_cast<std::uintptr_t>(fast_end_) || new_next <= p) [[unlikely]]
-      return allocate_slow(layout);
+      return Block{};
     if (p == 0) __builtin_unreachable();  // lets callers drop their null test
     next_.set(reinterpret_cast<std::byte*>(new_next));
     counters_.allocations.add(1);
     detail::asan_unpoison(reinterpret_cast<std::byte*>(p), layout.size);
-    return Block{reinterpret_cast<std::byte*>(p), layout.size};
-  }
-
-  /// allocate()'s fast path alone: the block, or an empty Block (nothing done, nothing
-  /// counted) where allocate() would take its slow path (exhaustion, size 0, a bad
-  /// layout). For callers that inline it and keep the rest out of line.
-  Block try_allocate(Layout layout) noexcept {
-    if (CTXALLOC_CHECKS && !layout.valid()) return Block{};
-    const auto next = reinterpret_cast<std::uintptr_t>(next_.get());
-    const std::uintptr_t p = align_up(next, layout.align);
-    const std::uintptr_t new_next = p + layout.size;
-    if (new_next > reinterpret_cast<std::uintptr_t>(end_) || new_next <= p) [[unlikely]]
-      return Block{};
-    next_.set(reinterpret_cast<std::byte*>(new_next));
-    counters_.allocations.add(1);
     return Block{reinterpret_cast<std::byte*>(p), layout.size};
   }
 
