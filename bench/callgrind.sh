@@ -12,7 +12,10 @@ build=${BUILD:-build/release}
 n=${N:-1000000}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  for d in "$build"/bench/callgrind_*; do targets+=("$(basename "$d" | sed 's/^callgrind_//')"); done
+  for d in "$build"/bench/callgrind_*; do
+    [ -f "$d" ] && [ -x "$d" ] || continue  # not the .p object folders
+    targets+=("$(basename "$d" | sed 's/^callgrind_//')")
+  done
 fi
 mkdir -p "$results"
 tmp=$(mktemp -d)
@@ -20,11 +23,12 @@ trap 'rm -rf "$tmp"' EXIT
 for t in "${targets[@]}"; do
   suite=${t%%:*}
   driver=$build/bench/callgrind_$suite
-  [ -x "$driver" ] || { echo "no callgrind driver for suite $suite" >&2; exit 1; }
+  [ -f "$driver" ] && [ -x "$driver" ] || { echo "no callgrind driver for suite $suite" >&2; exit 1; }
   if [[ $t == *:* ]]; then
     workloads=("${t#*:}")
   else
-    read -r -a workloads < <("$driver" 2>&1 | sed -n 's/^workloads: //p')
+    read -r -a workloads < <("$driver" 2>&1 | sed -n 's/^workloads: //p') || true
+    [ ${#workloads[@]} -gt 0 ] || { echo "$driver lists no workloads" >&2; exit 1; }
   fi
   json="{"
   sep=""
