@@ -170,6 +170,7 @@ std::size_t Context::usable_size(const void* p, const OwnerTag* tag) noexcept {
 }
 
 void* Context::reallocate(void* p, const OwnerTag* tag, Layout layout) noexcept {
+  layout = linkable(layout);
   if (tag->kind == OwnerKind::context_arena && of(p, tag) == nullptr) {
     report_misuse(Misuse::released_context, "context", "reallocate", p);  // not a double free
     return nullptr;
