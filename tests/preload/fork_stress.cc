@@ -66,6 +66,10 @@ pthread_mutex_t g_park_lock = PTHREAD_MUTEX_INITIALIZER;
 void* g_parked[kParked];
 std::atomic<bool> g_stop{false};
 std::atomic<int> g_failures{0};
+// Workers that have allocated (and so have a heap of their own): the first fork waits for
+// all of them, so that every child inherits heaps whose threads it does not have, however
+// slowly a loaded machine starts the threads.
+std::atomic<unsigned> g_allocating{0};
 
 void park_or_swap(void*& block) {
   pthread_mutex_lock(&g_park_lock);
@@ -85,6 +89,7 @@ void worker(unsigned id) {
       continue;
     }
     mine.push_back(b);
+    if (mine.size() == 1 && round == 0) g_allocating.fetch_add(1);
     if (mine.size() > 200) {
       // Free half, park a few (another thread or a child frees them).
       for (std::size_t i = 0; i < mine.size(); i += 2) {
@@ -171,6 +176,8 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < workers; ++i)
     threads.emplace_back(worker, i);
+  while (g_allocating.load() < workers)
+    usleep(100);
   int failed_children = 0;
   for (int f = 0; f < forks; ++f) {
     usleep(2000);

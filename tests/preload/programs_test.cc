@@ -272,7 +272,11 @@ TEST_F(Programs, SortWithTwoThreads) {
   ASSERT_TRUE(pre.exited_ok()) << pre.describe() << read_file(dir_ / "pre.err");
   EXPECT_EQ(read_file(dir_ / "pre.out"), read_file(dir_ / "plain.out"));
   EXPECT_EQ(read_file(dir_ / "plain.out").size(), read_file(in).size());
-  expect_served(Report::from_file(stats, pre.pid), 100, 2);
+  // At least the main thread: sort's second thread sorts in buffers the main thread
+  // allocated and calls malloc only now and then (on a loaded machine one run in a few
+  // registered no second thread). Threads that allocate and free across each other are
+  // the xz and fork_stress tests' job.
+  expect_served(Report::from_file(stats, pre.pid), 100, 1);
 }
 
 TEST_F(Programs, XzWithTwoThreadsCompressesAndDecompresses) {
