@@ -103,23 +103,13 @@ class CtxallocFlowAllocator {
   /// From the lcore's thread heap, whatever context is current.
   void* allocate_record(std::size_t n) noexcept {
     ctxalloc::ModeScope thread(ctxalloc::Mode::thread);
-    void* p = ctxalloc::allocate(n);
-    if (p == nullptr) [[unlikely]] {
-      counters_->failures.add(1);
-      return nullptr;
-    }
-    counters_->records.add(1);
-    counters_->on_allocate(n);
-    return p;
+    return counters_->on_record(ctxalloc::allocate(n), n);
   }
 
   /// From any lcore: the block goes back to the owner's heap (batched when remote).
   void free_record(void* p, std::size_t n) noexcept {
     if (p == nullptr) return;
-    if (pthread_equal(pthread_self(), owner_))
-      counters_->on_free(n);
-    else
-      counters_->on_remote_free(n);
+    counters_->on_record_free(owner_, n);
     ctxalloc::deallocate(p);
   }
 

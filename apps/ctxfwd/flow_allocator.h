@@ -15,6 +15,8 @@
 // docs/ctxfwd.md, "The flow allocator seam").
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
 #include <concepts>
 #include <cstddef>
@@ -62,6 +64,24 @@ struct FlowAllocCounters {
   void on_remote_free(std::uint64_t n) noexcept {
     remote_freed_bytes.fetch_add(n, std::memory_order_relaxed);
     cross_lcore_frees.fetch_add(1, std::memory_order_relaxed);
+  }
+  /// Counts a pipeline record of `n` bytes the owner asked for: `p`, or null (a failure).
+  void* on_record(void* p, std::uint64_t n) noexcept {
+    if (p == nullptr) [[unlikely]] {
+      failures.add(1);
+      return nullptr;
+    }
+    records.add(1);
+    on_allocate(n);
+    return p;
+  }
+  /// Counts the free of a record of `n` bytes by the calling thread, before the free
+  /// itself: once the memory is back, the owner may already reuse it.
+  void on_record_free(pthread_t owner, std::uint64_t n) noexcept {
+    if (pthread_equal(pthread_self(), owner))
+      on_free(n);
+    else
+      on_remote_free(n);
   }
 };
 

@@ -261,23 +261,12 @@ class TrackedFlowAllocator {
   }
 
   void* allocate_record(std::size_t n) noexcept {
-    void* p = backend_.allocate(n, alignof(std::max_align_t));
-    if (p == nullptr) {
-      counters_->failures.add(1);
-      return nullptr;
-    }
-    counters_->records.add(1);
-    counters_->on_allocate(n);
-    return p;
+    return counters_->on_record(backend_.allocate(n, alignof(std::max_align_t)), n);
   }
 
   void free_record(void* p, std::size_t n) noexcept {
     if (p == nullptr) return;
-    // Count before the free: once the memory is back, the owner may already reuse it.
-    if (pthread_equal(pthread_self(), owner_))
-      counters_->on_free(n);
-    else
-      counters_->on_remote_free(n);
+    counters_->on_record_free(owner_, n);
     backend_.free(p, n, alignof(std::max_align_t));
   }
 
