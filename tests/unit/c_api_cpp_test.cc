@@ -18,6 +18,7 @@
 #include "ctxalloc/allocators/size_class_allocator.h"
 #include "ctxalloc/core/misuse.h"
 #include "ctxalloc/core/sanitizers.h"
+#include "support/counting_malloc.h"
 #include "support/random_driver.h"
 
 // Every function of the header is declared noexcept in C++: an exception cannot cross.
@@ -28,52 +29,13 @@ static_assert(noexcept(ctxalloc_source_check_invariants(nullptr, nullptr, 0)));
 static_assert(noexcept(ctxalloc_source_create_mmap(nullptr)));
 static_assert(noexcept(ctxalloc_context_allocator_create(nullptr, 0, 0, nullptr)));
 
-#if !defined(CTXALLOC_ASAN_ACTIVE) && !defined(CTXALLOC_TSAN)
-// Counting malloc (as in sources_no_malloc_test.cc) and an operator new that can be made
-// to fail. Sanitizer builds bring their own allocator: these tests skip there.
-#define CTXALLOC_COUNT_MALLOC 1
+#if defined(CTXALLOC_COUNT_MALLOC)
+// And an operator new that can be made to fail.
 namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<long> g_calls{0};
 std::atomic<bool> g_new_fails{false};
-void note() {
-  if (g_counting.load(std::memory_order_relaxed)) g_calls.fetch_add(1, std::memory_order_relaxed);
-}
 }  // namespace
 
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-void __libc_free(void*);
-
-void* malloc(std::size_t n) {
-  note();
-  return __libc_malloc(n);
-}
-void* calloc(std::size_t n, std::size_t m) {
-  note();
-  return __libc_calloc(n, m);
-}
-void* realloc(void* p, std::size_t n) {
-  note();
-  return __libc_realloc(p, n);
-}
-void* aligned_alloc(std::size_t a, std::size_t n) {
-  note();
-  return __libc_memalign(a, n);
-}
-void* memalign(std::size_t a, std::size_t n) {
-  note();
-  return __libc_memalign(a, n);
-}
-int posix_memalign(void** out, std::size_t a, std::size_t n) {
-  note();
-  *out = __libc_memalign(a, n);
-  return *out == nullptr ? ENOMEM : 0;
-}
-}
+extern "C" void __libc_free(void*);
 
 // operator new counts as a malloc, too.
 void* operator new(std::size_t n) {

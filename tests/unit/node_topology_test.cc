@@ -14,38 +14,11 @@
 #include <vector>
 
 // NodeTopology::read runs inside malloc when ctxalloc serves malloc: this binary wraps
-// malloc and friends with counters (as sources_no_malloc_test does) and requires the
+// malloc and friends with counters (support/counting_malloc.h) and requires the
 // count to stay 0 across a read. Sanitizer builds bring their own malloc: skipped there.
 #include "ctxalloc/core/sanitizers.h"
 
-#if !defined(CTXALLOC_ASAN_ACTIVE) && !defined(CTXALLOC_TSAN)
-#define CTXALLOC_COUNT_MALLOC 1
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<long> g_calls{0};
-void note() {
-  if (g_counting.load(std::memory_order_relaxed)) g_calls.fetch_add(1, std::memory_order_relaxed);
-}
-}  // namespace
-
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* malloc(std::size_t n) {
-  note();
-  return __libc_malloc(n);
-}
-void* calloc(std::size_t n, std::size_t m) {
-  note();
-  return __libc_calloc(n, m);
-}
-void* realloc(void* p, std::size_t n) {
-  note();
-  return __libc_realloc(p, n);
-}
-}
-#endif
+#include "support/counting_malloc.h"
 
 namespace ctxalloc {
 namespace {

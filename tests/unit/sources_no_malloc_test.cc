@@ -17,49 +17,7 @@
 #include "ctxalloc/sources/region_source.h"
 #include "ctxalloc/sources/shared_source.h"
 
-#if !defined(CTXALLOC_ASAN_ACTIVE) && !defined(CTXALLOC_TSAN)
-#define CTXALLOC_COUNT_MALLOC 1
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<long> g_calls{0};
-void note() {
-  if (g_counting.load(std::memory_order_relaxed)) g_calls.fetch_add(1, std::memory_order_relaxed);
-}
-}  // namespace
-
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-
-void* malloc(std::size_t n) {
-  note();
-  return __libc_malloc(n);
-}
-void* calloc(std::size_t n, std::size_t m) {
-  note();
-  return __libc_calloc(n, m);
-}
-void* realloc(void* p, std::size_t n) {
-  note();
-  return __libc_realloc(p, n);
-}
-void* aligned_alloc(std::size_t a, std::size_t n) {
-  note();
-  return __libc_memalign(a, n);
-}
-void* memalign(std::size_t a, std::size_t n) {
-  note();
-  return __libc_memalign(a, n);
-}
-int posix_memalign(void** out, std::size_t a, std::size_t n) {
-  note();
-  *out = __libc_memalign(a, n);
-  return *out == nullptr ? ENOMEM : 0;
-}
-}
-#endif
+#include "support/counting_malloc.h"
 
 namespace ctxalloc {
 namespace {
