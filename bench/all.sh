@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one benchmark command: every suite against its peers, raw JSON under bench/results/,
 # then docs/BENCHMARKS.md and its plots (docs/bench/*.png) written from that JSON alone.
-#   bash bench/all.sh            the full run (about an hour on a 2-core machine)
+#   bash bench/all.sh            the full run (about 20 minutes on a 2-core machine)
 #   bash bench/all.sh --smoke    seconds-long runs of every benchmark, JSON and report in a
 #                                temporary folder (or BENCH_RESULTS): checks that nothing
 #                                rotted; CI runs it (tests/bench, suite `bench`)

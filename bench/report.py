@@ -10,6 +10,7 @@ same run of bench/all.sh.
 import glob
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -33,7 +34,9 @@ def load(results, name):
 # "workload/impl" (switchable, tree), "BM_Op/impl_variant" (dpdk_mempool, dpdk_lcore),
 # "BM_Workload_Impl" (bitset, context) or one name per implementation (bump, sources,
 # parser).
-KNOWN_IMPLS = ["ring_mp_mc", "stack", "ctxalloc", "rte_mempool", "rte_malloc", "lcore"]
+# Longer names first: an implementation is the longest of these its name starts with.
+KNOWN_IMPLS = ["rte_mempool_cache", "lcore_heap", "flow_context", "ring_mp_mc", "stack",
+               "ctxalloc", "rte_mempool", "rte_malloc", "lcore"]
 OURS = {"switchable": "ctxalloc", "tree": "tree", "dpdk_mempool": "ctxalloc",
         "bump": "BumpAllocate", "bitset": "BitSet", "context": "Context",
         "sources": "ArenaRing", "parser": "CtxfwdParse", "dpdk_lcore": "ctxalloc"}
@@ -194,11 +197,11 @@ def collect_goals(results, gb, cg):
             True, "median of alternating runs")
     # Issue 8: the per-lcore allocators (bench_dpdk_lcore).
     g.ratio(8, "per-flow lifecycle: rte_malloc time / ctxalloc time",
-            get(gb, "dpdk_lcore", "flow", "rte_malloc"), get(gb, "dpdk_lcore", "flow", "ctxalloc"),
+            get(gb, "dpdk_lcore", "Flow", "rte_malloc"), get(gb, "dpdk_lcore", "Flow", "ctxalloc"),
             5.0, True, "median of alternating runs")
     g.ratio(8, "per-packet allocate+free: ctxalloc time / rte_mempool (cached) time",
-            get(gb, "dpdk_lcore", "packet", "ctxalloc"),
-            get(gb, "dpdk_lcore", "packet", "rte_mempool"), 2.0, False,
+            get(gb, "dpdk_lcore", "Packet", "lcore_heap"),
+            get(gb, "dpdk_lcore", "Packet", "rte_mempool_cache"), 2.0, False,
             "median of alternating runs")
     # Issue 9: ctxfwd.
     fwd = load(results, "ctxfwd.json") or {}
@@ -241,6 +244,26 @@ def bar_plot(path, title, labels, series, ylabel, ref_line=None, log=False):
 # --------------------------------------------------------------------------------- report
 
 
+def load_profiles():
+    """bench/profiles.md: {issue: its section}, sections headed `### issue N: ...`."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles.md")
+    sections, issue, lines = {}, None, []
+    if not os.path.exists(path):
+        return sections
+    with open(path) as f:
+        for line in f.read().splitlines():
+            m = re.match(r"### issue (\d+):", line)
+            if m:
+                if issue is not None:
+                    sections[issue] = "\n".join(lines).strip()
+                issue, lines = int(m.group(1)), [line]
+            elif issue is not None:
+                lines.append(line)
+    if issue is not None:
+        sections[issue] = "\n".join(lines).strip()
+    return sections
+
+
 def fmt_ns(v):
     if v is None:
         return "-"
@@ -262,8 +285,9 @@ def main():
     md = []
     md.append("# ctxalloc benchmarks\n")
     md.append("Written by `bench/report.py` from the JSON in `bench/results/`, which "
-              "`bash bench/all.sh` produced in one run%s. Nothing here is typed by hand: "
-              "run the command again to replace it.\n" %
+              "`bash bench/all.sh` produced in one run%s. Nothing here is typed by hand "
+              "but the profiles of the misses (bench/profiles.md): run the command again to "
+              "replace it.\n" %
               (" (SMOKE MODE: seconds-long runs that only check the benchmarks work; the "
                "figures mean nothing)" if smoke else ""))
     md.append("## Machine\n")
@@ -297,6 +321,22 @@ def main():
         md.append("| %d | %s | %s | %s | %s | %s |" % (issue, goal, value, target, mark, how))
     md.append("")
 
+    missed_rows = [r for r in goals.rows if r[4] is False]
+    if missed_rows:
+        profiles = load_profiles()
+        md.append("## Where the time goes in the misses\n")
+        md.append("Every missed goal above, with the profile of its issue from "
+                  "`bench/profiles.md` (written by hand from `callgrind_annotate` runs whose "
+                  "commands it gives; the figures above are this run's).\n")
+        for issue, goal, value, target, _, _ in missed_rows:
+            has = "see *issue %d* below" % issue if issue in profiles else \
+                "**no profile written yet**"
+            md.append("- issue %d, %s: %s against %s: %s" % (issue, goal, value, target, has))
+        md.append("")
+        for issue in sorted({r[0] for r in missed_rows}):
+            if issue in profiles:
+                md.append(profiles[issue])
+                md.append("")
     md.append("## Time per operation (ns, median) and ratios to ctxalloc\n")
     for suite in sorted(gb):
         t = gb[suite]
@@ -426,6 +466,10 @@ def main():
     with open(out, "w") as f:
         f.write("\n".join(md) + "\n")
     missed = [r for r in goals.rows if r[4] is False]
+    unprofiled = sorted({r[0] for r in missed} - set(load_profiles()))
+    if unprofiled:
+        print("report: no profile in bench/profiles.md for the misses of issue(s) %s" %
+              ", ".join(map(str, unprofiled)))
     print("report: %s (%d goals: %d met, %d missed, %d not measured)" % (
         out, len(goals.rows), sum(1 for r in goals.rows if r[4]), len(missed),
         sum(1 for r in goals.rows if r[4] is None)))
