@@ -280,6 +280,7 @@ def main():
     gb, rounds = gbench_tables(results)
     cg = callgrind_tables(results)
     goals = collect_goals(results, gb, cg)
+    profiles = load_profiles()
     smoke = machine.get("smoke", False)
 
     md = []
@@ -323,7 +324,6 @@ def main():
 
     missed_rows = [r for r in goals.rows if r[4] is False]
     if missed_rows:
-        profiles = load_profiles()
         md.append("## Where the time goes in the misses\n")
         md.append("Every missed goal above, with the profile of its issue from "
                   "`bench/profiles.md` (written by hand from `callgrind_annotate` runs whose "
@@ -466,7 +466,7 @@ def main():
     with open(out, "w") as f:
         f.write("\n".join(md) + "\n")
     missed = [r for r in goals.rows if r[4] is False]
-    unprofiled = sorted({r[0] for r in missed} - set(load_profiles()))
+    unprofiled = sorted({r[0] for r in missed} - set(profiles))
     if unprofiled:
         print("report: no profile in bench/profiles.md for the misses of issue(s) %s" %
               ", ".join(map(str, unprofiled)))

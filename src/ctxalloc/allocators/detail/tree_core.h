@@ -89,12 +89,12 @@ class TreeCore {
     const unsigned c = log2_ceil(need) - shift_;
     if (c > 1 && ((nonempty_ >> (c - 1)) & 1) != 0) {
       auto it = sizes_[c - 1].lower_bound(need, SpanSizeLess{});
-      if (it != sizes_[c - 1].end()) return carve_for_tools(*it, c - 1, n, align);
+      if (it != sizes_[c - 1].end()) return carve(*it, c - 1, n, align);
     }
     const std::uint64_t mask = nonempty_ & ~low_bits(c);
     if (mask == 0) return nullptr;
     const unsigned k = lowest_bit_index(mask);
-    return carve_for_tools(*trees_[k].begin(), k, n, align);
+    return carve(*trees_[k].begin(), k, n, align);
   }
 
   /// The region whose memory (metadata included) holds p, or nullptr.
@@ -119,14 +119,14 @@ class TreeCore {
   /// neighbours.
   void release(TreeRegion& r, std::size_t i, std::size_t len) noexcept {
     r.map[i] = GranuleMap::kInterior;
-    free_run_for_tools(r, i, len);
+    free_run(r, i, len);
   }
 
   /// Grows the live block at granule i from len to new_len granules by absorbing the
   /// free span after it; false (nothing changed) when that span is missing or short.
   bool grow_in_place(TreeRegion& r, std::size_t i, std::size_t len, std::size_t new_len) noexcept {
-    return tools_ ? grow_in_place<true>(r, i, len, new_len)
-                  : grow_in_place<false>(r, i, len, new_len);
+    return tools_ ? grow_in_place_with<true>(r, i, len, new_len)
+                  : grow_in_place_with<false>(r, i, len, new_len);
   }
 
   /// Shrinks the live block at granule i from len to new_len (>= 1) granules; the tail
@@ -134,7 +134,7 @@ class TreeCore {
   void shrink_in_place(TreeRegion& r, std::size_t i, std::size_t len,
                        std::size_t new_len) noexcept {
     GranuleMap::set_live(r.map + i, new_len);
-    free_run_for_tools(r, i + new_len, len - new_len);
+    free_run(r, i + new_len, len - new_len);
   }
 
   /// Why p, in r but not the start of a live block, was handed back: double_free when it
@@ -200,22 +200,19 @@ class TreeCore {
   // Marks that are compiled in but skipped at run time still cost the tree ~10% of its
   // instructions (callgrind, tree_pairs: 476 against 432 without them), as calls on cold
   // branches take registers from the code around them.
-  template <bool kTools>
-  std::byte* carve(FreeSpan& s, unsigned k, std::size_t n, std::size_t align) noexcept;
-  template <bool kTools>
-  void free_run(TreeRegion& r, std::size_t i, std::size_t len) noexcept;
-  template <bool kTools>
-  bool grow_in_place(TreeRegion& r, std::size_t i, std::size_t len, std::size_t new_len) noexcept;
-  std::byte* carve_for_tools(FreeSpan& s, unsigned k, std::size_t n, std::size_t align) noexcept {
-    return tools_ ? carve<true>(s, k, n, align) : carve<false>(s, k, n, align);
+  std::byte* carve(FreeSpan& s, unsigned k, std::size_t n, std::size_t align) noexcept {
+    return tools_ ? carve_with<true>(s, k, n, align) : carve_with<false>(s, k, n, align);
   }
-  void free_run_for_tools(TreeRegion& r, std::size_t i, std::size_t len) noexcept {
-    if (tools_) {
-      free_run<true>(r, i, len);
-    } else {
-      free_run<false>(r, i, len);
-    }
+  void free_run(TreeRegion& r, std::size_t i, std::size_t len) noexcept {
+    return tools_ ? free_run_with<true>(r, i, len) : free_run_with<false>(r, i, len);
   }
+  template <bool kTools>
+  std::byte* carve_with(FreeSpan& s, unsigned k, std::size_t n, std::size_t align) noexcept;
+  template <bool kTools>
+  void free_run_with(TreeRegion& r, std::size_t i, std::size_t len) noexcept;
+  template <bool kTools>
+  bool grow_in_place_with(TreeRegion& r, std::size_t i, std::size_t len,
+                          std::size_t new_len) noexcept;
   template <bool kTools>
   static void tool_unpoison(const void* p, std::size_t n) noexcept {
     if constexpr (kTools) unpoison(p, n);
@@ -241,8 +238,8 @@ class TreeCore {
 // free. Order matters: s leaves its size index before a node is written over its size
 // hook, and memory is unpoisoned (ASan) before a node or footer is written into it.
 template <bool kTools>
-inline std::byte* TreeCore::carve(FreeSpan& s, unsigned k, std::size_t n,
-                                  std::size_t align) noexcept {
+inline std::byte* TreeCore::carve_with(FreeSpan& s, unsigned k, std::size_t n,
+                                       std::size_t align) noexcept {
   std::byte* const a = s.begin();
   const std::size_t len = s.length();
   const std::size_t head = padding_for(reinterpret_cast<std::uintptr_t>(a), align);
@@ -296,7 +293,7 @@ inline std::byte* TreeCore::carve(FreeSpan& s, unsigned k, std::size_t n,
 // one starting at i + len, re-files the result, marks its two boundaries and poisons its
 // interior. The caller has already cleared whatever live head was at i.
 template <bool kTools>
-inline void TreeCore::free_run(TreeRegion& r, std::size_t i, std::size_t len) noexcept {
+inline void TreeCore::free_run_with(TreeRegion& r, std::size_t i, std::size_t len) noexcept {
   std::uint8_t* const m = r.map;
   std::byte* const p = r.begin + (i << shift_);
   const std::size_t bytes = len << shift_;
@@ -363,8 +360,8 @@ inline void TreeCore::free_run(TreeRegion& r, std::size_t i, std::size_t len) no
 }
 
 template <bool kTools>
-inline bool TreeCore::grow_in_place(TreeRegion& r, std::size_t i, std::size_t len,
-                                    std::size_t new_len) noexcept {
+inline bool TreeCore::grow_in_place_with(TreeRegion& r, std::size_t i, std::size_t len,
+                                         std::size_t new_len) noexcept {
   std::uint8_t* const m = r.map;
   const std::size_t j = i + len;
   if (j >= r.granules || !GranuleMap::is_free_head(m[j])) return false;
