@@ -62,7 +62,7 @@ template <class A, class Hooks = DefaultHooks<A>>
 class RandomDriver {
  public:
   RandomDriver(A& a, DriverOptions opt, Hooks hooks = Hooks{})
-      : a_(a), opt_(opt), hooks_(std::move(hooks)), rng_(opt.seed) {}
+      : a_(a), opt_(opt), hooks_(std::move(hooks)), rng_(opt.seed), start_(a.stats()) {}
 
   /// Runs the scaled number of operations; returns false (with a gtest failure) on the
   /// first discrepancy.
@@ -75,13 +75,19 @@ class RandomDriver {
     return check("end of run");
   }
 
-  /// Frees every live block in random order and checks the allocator is empty again.
+  /// Frees every live block in random order and checks the allocator is empty again:
+  /// bytes in use and live blocks back to what they were when the driver started (0 for
+  /// an allocator of its own), whatever exact_bytes says -- padding, rounding and blocks
+  /// freed out of order must all come back.
   bool free_all() {
     while (!model_.empty()) {
       if (!free_one(pick(model_.count()))) return false;
     }
-    if (opt_.exact_bytes && a_.stats().bytes_in_use != 0) {
-      ADD_FAILURE() << "bytes in use after freeing everything: " << a_.stats().bytes_in_use;
+    const Stats s = a_.stats();
+    if (s.bytes_in_use != start_.bytes_in_use || s.live_blocks() != start_.live_blocks()) {
+      ADD_FAILURE() << "after freeing everything: " << s.bytes_in_use << " bytes in use and "
+                    << s.live_blocks() << " live blocks, against " << start_.bytes_in_use
+                    << " and " << start_.live_blocks() << " at the start";
       return false;
     }
     return check("after free_all");
@@ -265,6 +271,7 @@ class RandomDriver {
   std::mt19937_64 rng_;
   ReferenceModel model_;
   DriverReport report_;
+  Stats start_;  // the allocator's figures when the driver started
   const void* last_ = nullptr;  // the most recent allocation, if still live
 };
 

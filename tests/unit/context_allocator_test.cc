@@ -101,14 +101,9 @@ TEST(ContextAllocator, EveryKindServesAlignedBlocksFromItsRegionOnly) {
     const Stats s = c.stats();
     EXPECT_EQ(s.allocations, 64u);
     EXPECT_EQ(s.live_blocks(), 0u);
-    // The bit set and the tree take everything back; the bump allocator rewinds only
-    // past blocks with no alignment padding before them (the first 8 here).
-    if (l == Lifetime::short_lived) {
-      EXPECT_GT(s.bytes_in_use, 0u);
-      EXPECT_LT(s.bytes_in_use, s.peak_bytes);
-    } else {
-      EXPECT_EQ(s.bytes_in_use, 0u);
-    }
+    // Every kind takes everything back; the bump allocator too, alignment padding
+    // between the blocks included (the free of the last live block rewinds it).
+    EXPECT_EQ(s.bytes_in_use, 0u);
     EXPECT_GT(s.peak_bytes, 0u);
     EXPECT_TRUE(c.check_invariants());
   }

@@ -1,8 +1,11 @@
 // BumpAllocator: hands out memory from one region by advancing a pointer. It never
 // frees, with one exception: the most recent allocation (the block that ends where the
 // free space begins) is freed, grown or shrunk in place. Freeing in LIFO order therefore
-// gives back every block, like a stack. Cost of allocate: an alignment round-up, two
-// compares, one store and a counter. One owner thread; stats() may be read from any.
+// gives back every block, like a stack; and the free that leaves no block live (in any
+// order) rewinds the whole region, alignment padding and blocks freed out of order
+// included, so an emptied allocator is a fresh one. Cost of allocate: an alignment
+// round-up, two compares, one store and a counter. One owner thread; stats() may be read
+// from any.
 //
 // Memory tools: the free part of the region, [next, end), and blocks freed out of order
 // are poisoned (AddressSanitizer) or marked no-access (valgrind's memcheck), so a use
@@ -75,7 +78,8 @@ class BumpAllocator {
 
   /// Frees the most recent block in place; any other live block is only counted (and
   /// poisoned for the memory tools). The size must be the one allocate returned (blocks
-  /// are exactly the size asked for).
+  /// are exactly the size asked for). The free that leaves no block live rewinds the
+  /// region (see rewind_if_empty).
   void deallocate(Block block, std::size_t align) noexcept {
     // The peak gate doubles as the tool paths' switch: a new peak, or any free under
     // memcheck, takes the slow path; the common LIFO free pays the compare it always had.
@@ -84,20 +88,23 @@ class BumpAllocator {
       next_.set(block.ptr);
       counters_.deallocations.add(1);
       detail::asan_poison(block.ptr, block.size);
+      rewind_if_empty();
       return;
     }
     deallocate_slow(block, align);
   }
 
-  /// In place when block is the most recent one and the region has room; otherwise
-  /// (Move::allowed) a new block is secured first and the bytes copied.
+  /// In place when block is the most recent one, meets new_layout.align and the region
+  /// has room; otherwise (Move::allowed) a new block is secured first and the bytes
+  /// copied.
   Block grow(Block block, Layout new_layout, Move move) noexcept {
     if (new_layout.size < block.size) return bad_argument(block.ptr, "grow");
     if (block.size == 0 && is_zero_size_sentinel(block.ptr)) {
       if (move == Move::forbidden) return refuse();
       return allocate(new_layout);
     }
-    if (is_most_recent(block) && new_layout.size <= static_cast<std::size_t>(end_ - block.ptr)) {
+    if (is_most_recent(block) && is_aligned(block.ptr, new_layout.align) &&
+        new_layout.size <= static_cast<std::size_t>(end_ - block.ptr)) {
       next_.set(block.ptr + new_layout.size);
       counters_.grows.add(1);
       detail::unpoison_fresh(block.ptr + block.size, new_layout.size - block.size);
@@ -112,14 +119,25 @@ class BumpAllocator {
     return fresh;
   }
 
-  /// Always in place: the most recent block gives its tail back to the region, any other
-  /// block leaves its tail unused until reset(). Shrinking to 0 frees the block.
-  Block shrink(Block block, Layout new_layout, Move /*move*/) noexcept {
+  /// In place when the block meets new_layout.align: the most recent block gives its tail
+  /// back to the region, any other block leaves its tail unused until reset(). A block
+  /// that does not meet it moves (Move::allowed: a new block first, then the copy) or the
+  /// shrink fails (Move::forbidden). Shrinking to 0 frees the block.
+  Block shrink(Block block, Layout new_layout, Move move) noexcept {
     if (new_layout.size > block.size) return bad_argument(block.ptr, "shrink");
     if (block.size == 0 && is_zero_size_sentinel(block.ptr)) return block;
     if (new_layout.size == 0) {
       deallocate(block, 1);
       return allocate(new_layout);
+    }
+    if (!is_aligned(block.ptr, new_layout.align)) {
+      if (move == Move::forbidden) return refuse();
+      const Block fresh = allocate(new_layout);
+      if (fresh.ptr == nullptr) return fresh;
+      std::memcpy(fresh.ptr, block.ptr, new_layout.size);
+      deallocate(block, 1);
+      counters_.shrinks.add(1);
+      return fresh;
     }
     if (is_most_recent(block)) {
       note_peak();
@@ -136,14 +154,18 @@ class BumpAllocator {
     return b >= begin_ && b < end_;
   }
 
-  /// Forgets every allocation: the whole region is free again.
+  /// Forgets every allocation: the whole region is free again. The blocks live until
+  /// now are counted as freed, so live_blocks() is 0 afterwards, as bytes_in_use is.
   void reset() noexcept {
     note_peak();
     detail::poison(begin_, used());
     next_.set(begin_);
+    counters_.deallocations.set(counters_.allocations.get());
   }
 
-  /// Bytes consumed from the region (live blocks, blocks freed out of order, padding).
+  /// Bytes consumed from the region: live blocks, the alignment padding before them and
+  /// blocks freed out of order (reclaimed when no block is live any more, or by reset).
+  /// This is what stats().bytes_in_use reports.
   std::size_t used() const noexcept { return static_cast<std::size_t>(next_.get() - begin_); }
   std::size_t capacity() const noexcept { return static_cast<std::size_t>(end_ - begin_); }
   Block region() const noexcept { return Block{begin_, capacity()}; }
@@ -217,6 +239,7 @@ class BumpAllocator {
       note_peak();
       next_.set(block.ptr);
     } else if (!handed_out(block.ptr)) {
+      // Also every free once nothing is live: the region has been rewound.
       if (block.ptr == nullptr) return;  // like free(NULL)
       if (block.size == 0 && is_zero_size_sentinel(block.ptr)) return;
       misuse(contains(block.ptr) ? Misuse::double_free : Misuse::foreign_pointer, block.ptr,
@@ -229,6 +252,20 @@ class BumpAllocator {
     }
     counters_.deallocations.add(1);
     detail::poison(block.ptr, block.size);
+    rewind_if_empty();
+  }
+
+  // After a free: with no block live, nothing in [begin_, next_) is anyone's any more
+  // (what is left is alignment padding and blocks freed out of order, all poisoned), so
+  // the region starts over and bytes_in_use is 0 again. Without this, allocate(0, 64 KiB)
+  // and its free left 61,440 bytes of padding counted in use for ever. Costs the LIFO
+  // free two loads and a compare. The count is exact for every valid sequence; an
+  // undetected second free of a block freed out of order (release builds without the
+  // memory tools) makes it too low, which can rewind the region under a live block --
+  // docs/hardening.md lists this with the bump allocator's other limits.
+  void rewind_if_empty() noexcept {
+    if (counters_.allocations.get() == counters_.deallocations.get()) [[unlikely]]
+      next_.set(begin_);
   }
 
   // The block that ends where the free space begins. Blocks are exactly the size asked
