@@ -28,6 +28,9 @@ struct DriverOptions {
   bool exact_bytes = true;           // stats().bytes_in_use == sum of live block sizes
   bool exact_counts = true;          // stats().live_blocks() == live blocks in the model
   bool claims_blocks = true;         // contains() is true for every block handed out
+  // One resize in resize_realign_every asks for a new random alignment (0: never): every
+  // resize path must honour the alignment it is given, not only the block's first one.
+  std::uint64_t resize_realign_every = 4;
   // 0: no cap. Else the driver only frees while this many blocks are live: above
   // target_live allocations still outnumber frees, so an allocator that never fails
   // (malloc) would otherwise pile up blocks without bound.
@@ -197,7 +200,7 @@ class RandomDriver {
   bool grow_one(std::size_t index) {
     const LiveBlock lb = model_.nth(index);
     const std::size_t extra = 1 + random_size() / 2;
-    const Layout nl{std::min(opt_.max_size * 2, lb.size + extra), lb.align};
+    const Layout nl{std::min(opt_.max_size * 2, lb.size + extra), resize_align(lb)};
     if (nl.size < lb.size) return true;
     return resize(lb, nl, true);
   }
@@ -205,8 +208,14 @@ class RandomDriver {
   bool shrink_one(std::size_t index) {
     const LiveBlock lb = model_.nth(index);
     if (lb.requested <= 1) return true;
-    const Layout nl{1 + static_cast<std::size_t>(rng_() % (lb.requested - 1)), lb.align};
+    const Layout nl{1 + static_cast<std::size_t>(rng_() % (lb.requested - 1)), resize_align(lb)};
     return resize(lb, nl, false);
+  }
+
+  // The block's own alignment, or now and then another one (larger or smaller).
+  std::size_t resize_align(const LiveBlock& lb) {
+    if (opt_.resize_realign_every == 0 || rng_() % opt_.resize_realign_every != 0) return lb.align;
+    return random_align();
   }
 
   bool resize(const LiveBlock& lb, Layout nl, bool grow) {
@@ -228,7 +237,8 @@ class RandomDriver {
     if (r.ptr == old.ptr) ++report_.in_place;
     (grow ? report_.grows : report_.shrinks)++;
     if (last_ == static_cast<const void*>(lb.ptr) || r.ptr != old.ptr) last_ = r.ptr;
-    return expect_ok(model_.resize(lb.ptr, r.ptr, nl.size, r.size), grow ? "grow" : "shrink");
+    return expect_ok(model_.resize(lb.ptr, r.ptr, nl.size, r.size, nl.align),
+                     grow ? "grow" : "shrink");
   }
 
   // Free with the size the allocator reported or, sometimes, the size asked for: both

@@ -26,6 +26,11 @@ struct LiveBlock {
 
 class ReferenceModel {
  public:
+  ReferenceModel() = default;
+  /// whole_blocks: the payload covers every byte the allocator reported (every usable
+  /// byte must be writable and the block's alone), not only the bytes asked for.
+  explicit ReferenceModel(bool whole_blocks) : whole_(whole_blocks) {}
+
   /// Records a new block after checking it; returns an error message or "".
   std::string add(void* p, std::size_t requested, std::size_t size, std::size_t align) {
     auto* b = static_cast<unsigned char*>(p);
@@ -49,14 +54,18 @@ class ReferenceModel {
   }
 
   /// A block was resized (maybe moved): the first min(old, new) requested bytes must
-  /// have survived; the rest of the new block is then filled afresh.
-  std::string resize(void* old_p, void* new_p, std::size_t requested, std::size_t size) {
+  /// have survived, and the block must meet the alignment of the resize (align; 0: the
+  /// one it had); the rest of the new block is then filled afresh.
+  std::string resize(void* old_p, void* new_p, std::size_t requested, std::size_t size,
+                     std::size_t align = 0) {
     auto it = live_.find(key(old_p));
     if (it == live_.end()) return msg("resizing a block the model does not know", old_p, 0);
     LiveBlock lb = it->second;
     erase(it);
     auto* nb = static_cast<unsigned char*>(new_p);
-    const std::size_t kept = requested < lb.requested ? requested : lb.requested;
+    const std::size_t had = payload(lb);
+    const std::size_t kept = requested < had ? requested : had;
+    if (align != 0) lb.align = align;
     if (reinterpret_cast<std::uintptr_t>(nb) % lb.align != 0)
       return msg("resized block misaligned", nb, lb.align);
     if (size < requested) return msg("resized block smaller than asked", nb, size);
@@ -73,7 +82,8 @@ class ReferenceModel {
   }
 
   std::string verify(const LiveBlock& lb) const {
-    if (const std::size_t i = first_mismatch(lb.ptr, lb.tag, lb.requested); i != lb.requested)
+    const std::size_t n = payload(lb);
+    if (const std::size_t i = first_mismatch(lb.ptr, lb.tag, n); i != n)
       return msg("payload corrupted at offset", lb.ptr, i);
     return "";
   }
@@ -107,6 +117,9 @@ class ReferenceModel {
  private:
   static std::uintptr_t key(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
 
+  // The bytes of a block that carry its pattern.
+  std::size_t payload(const LiveBlock& lb) const { return whole_ ? lb.size : lb.requested; }
+
   void insert(const LiveBlock& lb) {
     live_.emplace(key(lb.ptr), lb);
     index_[key(lb.ptr)] = order_.size();
@@ -135,13 +148,14 @@ class ReferenceModel {
     return static_cast<unsigned char>(mix(tag, i / 8) >> ((i % 8) * 8));
   }
 
-  static void fill(const LiveBlock& lb) {
-    const std::size_t words = lb.requested / 8;
+  void fill(const LiveBlock& lb) const {
+    const std::size_t n = payload(lb);
+    const std::size_t words = n / 8;
     for (std::size_t w = 0; w < words; ++w) {
       const std::uint64_t v = mix(lb.tag, w);
       std::memcpy(lb.ptr + w * 8, &v, 8);
     }
-    for (std::size_t i = words * 8; i < lb.requested; ++i)
+    for (std::size_t i = words * 8; i < n; ++i)
       lb.ptr[i] = pattern(lb.tag, i);
   }
 
@@ -188,6 +202,7 @@ class ReferenceModel {
   std::unordered_map<std::uintptr_t, std::size_t> index_;  // key -> position in order_
   std::size_t bytes_ = 0;
   std::uint64_t next_tag_ = 1;
+  bool whole_ = false;
 };
 
 }  // namespace ctxalloc::testing

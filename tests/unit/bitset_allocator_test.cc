@@ -627,7 +627,8 @@ TEST(BitSetAllocator, BothSearchesAgreeWithABruteForceScanOnRandomPatterns) {
 // An exact oracle of what a correct bit-set allocator must do, from the ReferenceModel
 // alone (live blocks are whole runs, so the gaps between them are the free runs):
 // refuse an allocation only when no gap holds an aligned run; grow in place exactly when
-// the blocks after the run are free; shrink in place; report whole runs.
+// the blocks after the run are free; shrink in place; move a run that lacks the alignment
+// of a resize; report whole runs.
 struct BitSetOracle : testing::DefaultHooks<BitSetAllocator> {
   const ReferenceModel* model = nullptr;
   std::uint64_t mismatches = 0;
@@ -665,7 +666,15 @@ struct BitSetOracle : testing::DefaultHooks<BitSetAllocator> {
   }
 
   void after_resize(const BitSetAllocator& a, Block old, Layout l, Move move, Block r) {
-    if (l.size < old.size) {  // shrink: always in place, to whole blocks
+    const bool aligned = reinterpret_cast<std::uintptr_t>(old.ptr) % l.align == 0;
+    if (!aligned) {  // a new alignment the run lacks: it moves, or fails when it must not
+      if (move == Move::forbidden ? r.ptr != nullptr
+                                  : (r.ptr != nullptr) != fits_somewhere(a, *model, l)) {
+        ++mismatches;
+      }
+      return;
+    }
+    if (l.size < old.size) {  // shrink: in place, to whole blocks
       if (r.ptr != old.ptr || r.size != run_bytes(a, l.size)) ++mismatches;
       return;
     }

@@ -660,29 +660,31 @@ struct TreeOracle : testing::DefaultHooks<TreeAllocator> {
     if (it == live.end()) return;  // an oversize block: the oversize allocator's business
     const std::size_t have = it->second;
     const std::size_t n = round_up(l.size, granule);
-    if (l.size < old.size || l.size <= have) {  // shrink, or grow within the block
+    const bool aligned = p % l.align == 0;
+    if (aligned && (l.size < old.size || l.size <= have)) {  // shrink, or grow within the block
       const bool grow = l.size >= old.size;
       const std::size_t want = grow ? have : n;
       if (r.ptr != old.ptr || r.size != want) note("an in-place resize did not stay in place");
       it->second = want;
       return;
     }
-    const bool in_place = p % l.align == 0 && n <= have + gap_after(p, have);
+    const bool in_place = aligned && l.size >= old.size && n <= have + gap_after(p, have);
     if (in_place) {
       if (r.ptr != old.ptr || r.size != n) note("grow did not absorb the following free span");
       it->second = n;
       return;
     }
     if (m == Move::forbidden) {
-      if (r.ptr != nullptr) note("grow with Move::forbidden succeeded without room");
+      if (r.ptr != nullptr) note("a resize with Move::forbidden succeeded without room");
       return;
     }
-    // Moved: the new block was placed while the old one was still live.
+    // Moved (a grow without room, or a resize to an alignment the block lacks): the new
+    // block was placed while the old one was still live.
     if (served_by_region(l)) {
       const std::uintptr_t want = predict(l);
-      if (reinterpret_cast<std::uintptr_t>(r.ptr) != want) note("a moving grow landed elsewhere");
+      if (reinterpret_cast<std::uintptr_t>(r.ptr) != want) note("a moving resize landed elsewhere");
     } else if (r.ptr != nullptr && in_region(r.ptr)) {
-      note("an oversize grow landed in the region");
+      note("an oversize resize landed in the region");
     } else if (r.ptr != nullptr) {
       ++oversize;
     }

@@ -126,9 +126,9 @@ Block MallocAllocator::grow(Block block, Layout new_layout, Move move) noexcept 
     std::memcpy(fresh, block.ptr, old_size);
     std::free(block.ptr);
   }
-  const std::size_t align = new_layout.align > e->align ? new_layout.align : e->align;
+  // The new block meets the alignment of this request, not necessarily the first one's.
   table_.erase(e);
-  table_.insert(reinterpret_cast<std::uintptr_t>(fresh), new_layout.size, align);
+  table_.insert(reinterpret_cast<std::uintptr_t>(fresh), new_layout.size, new_layout.align);
   counters_.on_resize(old_size, new_layout.size);
   return Block{static_cast<std::byte*>(fresh), new_layout.size};
 }
@@ -149,7 +149,19 @@ Block MallocAllocator::shrink(Block block, Layout new_layout, Move move) noexcep
     return allocate(new_layout);
   }
   const std::size_t old_size = e->size;
-  if (move == Move::allowed && e->align <= kMallocAlign &&
+  if (!is_aligned(block.ptr, new_layout.align)) {
+    // A larger alignment than the block has: a new block (Move::allowed) or a refusal.
+    if (move == Move::forbidden || !table_.reserve_one()) return refuse();
+    void* fresh = raw_allocate(new_layout.size, new_layout.align);
+    if (fresh == nullptr) return refuse();
+    std::memcpy(fresh, block.ptr, new_layout.size);
+    std::free(block.ptr);
+    table_.erase(table_.find(reinterpret_cast<std::uintptr_t>(block.ptr)));  // reserve may rehash
+    table_.insert(reinterpret_cast<std::uintptr_t>(fresh), new_layout.size, new_layout.align);
+    counters_.on_resize(old_size, new_layout.size);
+    return Block{static_cast<std::byte*>(fresh), new_layout.size};
+  }
+  if (move == Move::allowed && e->align <= kMallocAlign && new_layout.align <= kMallocAlign &&
       old_size - new_layout.size >= kReallocShrinkSaving && table_.reserve_one()) {
     e = table_.find(reinterpret_cast<std::uintptr_t>(block.ptr));
     void* fresh = std::realloc(block.ptr, new_layout.size);

@@ -106,7 +106,7 @@ class PmrAllocator {
   friend struct TestPeer;
 
   Block resize(Block block, Layout new_layout, Move move) noexcept {
-    if (new_layout.size == block.size) return block;
+    if (new_layout.size == block.size && is_aligned(block.ptr, new_layout.align)) return block;
     if (move == Move::forbidden) {
       counters_.failures.add(1);
       return Block{};

@@ -367,7 +367,7 @@ Block SizeClassAllocator::grow(Block block, Layout new_layout, Move move) noexce
   return fresh;
 }
 
-Block SizeClassAllocator::shrink(Block block, Layout new_layout, Move /*move*/) noexcept {
+Block SizeClassAllocator::shrink(Block block, Layout new_layout, Move move) noexcept {
   if (block.size == 0 && is_zero_size_sentinel(block.ptr)) return block;
   const std::size_t have = allocated_size(block.ptr);
   if (have == 0 || new_layout.size > block.size) {
@@ -378,6 +378,16 @@ Block SizeClassAllocator::shrink(Block block, Layout new_layout, Move /*move*/) 
   if (new_layout.size == 0) {
     deallocate(block, 1);
     return allocate(new_layout);
+  }
+  if (!is_aligned(block.ptr, new_layout.align)) {
+    // A larger alignment than the block has: a new block (Move::allowed) or a refusal.
+    if (move == Move::forbidden) {
+      counters_.failures.add(1);
+      return Block{};
+    }
+    Block fresh = detail::shrink_by_moving(*this, Block{block.ptr, have}, new_layout);
+    if (fresh.ptr != nullptr) counters_.shrinks.add(1);
+    return fresh;
   }
   // In place: the block keeps its class (the tail stays the caller's, unused).
   counters_.shrinks.add(1);

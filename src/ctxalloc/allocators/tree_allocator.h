@@ -140,8 +140,10 @@ class BasicTreeAllocator {
     return fresh;
   }
 
-  /// Always in place for blocks of the regions: the tail goes back to the free spans.
-  /// Shrinking to 0 frees the block.
+  /// In place for blocks of the regions that meet new_layout.align: the tail goes back to
+  /// the free spans. A block that does not meet it moves (Move::allowed: a new block
+  /// first, then the copy) or the shrink fails (Move::forbidden). Shrinking to 0 frees
+  /// the block.
   Block shrink(Block block, Layout new_layout, Move move) noexcept {
     if (new_layout.size > block.size || !new_layout.valid())
       return bad_argument(block.ptr, "shrink");
@@ -160,6 +162,16 @@ class BasicTreeAllocator {
     }
     if (CTXALLOC_CHECKS) check_canary(*r, block.ptr, len, "shrink");
     const std::size_t have = len << core_.shift();
+    if (!is_aligned(block.ptr, new_layout.align)) {
+      if (move == Move::forbidden) return refuse();
+      Block fresh = allocate(new_layout);
+      if (fresh.ptr == nullptr) return fresh;
+      std::memcpy(fresh.ptr, block.ptr, new_layout.size);
+      core_.release(*r, core_.index_of(*r, block.ptr), len);
+      counters_.on_deallocate(have);  // counted as grow counts a move
+      counters_.shrinks.add(1);
+      return fresh;
+    }
     const std::size_t n = align_up(new_layout.size, core_.granule());
     if (n < have) core_.shrink_in_place(*r, core_.index_of(*r, block.ptr), len, n >> core_.shift());
     note_resize(false, have, n);

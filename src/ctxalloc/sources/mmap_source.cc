@@ -388,7 +388,7 @@ SourceError MemoryMapSource::move(detail::Mapping* m, std::size_t rounded,
     // the bytes copied, the old block unmapped.
     detail::Mapping fresh;
     if (SourceError e = map_new(rounded, align, &fresh); !e.ok()) return e;
-    std::memcpy(fresh.start, m->start, old);
+    std::memcpy(fresh.start, m->start, old < rounded ? old : rounded);  // grow or shrink
     ::munmap(m->start, old);
     *m = fresh;
     count_outcome(static_cast<MapOutcome>(fresh.outcome));
@@ -448,8 +448,8 @@ Block MemoryMapSource::resize(Block block, std::size_t new_size, std::size_t ali
   const bool aligned = is_aligned(m.start, align);
   if (rounded == m.size && aligned) return Block{m.start, m.size};
   const std::size_t old = m.size;
-  if (rounded < old) {
-    // Shrinking keeps the start, so it keeps the alignment the block was given.
+  if (rounded < old && aligned) {
+    // Shrinking in place keeps the start; a larger alignment than it has moves below.
     if (::munmap(m.start + rounded, old - rounded) != 0)
       return fail(mmap_error("munmap", old, errno));
     m.size = rounded;
@@ -458,7 +458,7 @@ Block MemoryMapSource::resize(Block block, std::size_t new_size, std::size_t ali
     resized_in_place_.add(1);
   } else if (move_ok == Move::forbidden) {
     return fail(SourceError::make(SourceErrc::would_move, 0,
-                                  "mmap_source: %zu bytes at %p cannot grow to %zu in place", old,
+                                  "mmap_source: %zu bytes at %p cannot become %zu in place", old,
                                   static_cast<void*>(m.start), rounded));
   } else if (SourceError e = move(&m, rounded, align); !e.ok()) {
     return fail(e);

@@ -77,7 +77,8 @@ Block GlobalHeap::allocate(Layout layout) noexcept {
   Block b = tree_.allocate(layout);
   // A refusal with room to grow: take a chunk and try once more. The tree counted the
   // first refusal as a failure; the retry's success is what the caller sees.
-  if (b.ptr == nullptr && layout.size != 0 && add_chunk()) b = tree_.allocate(layout);
+  // Size 0 included: with an alignment above the sentinel's it is a real block too.
+  if (b.ptr == nullptr && layout.valid() && add_chunk()) b = tree_.allocate(layout);
   return b;
 }
 
@@ -168,7 +169,7 @@ Block GlobalHeap::move_between(Block block, Layout new_layout, bool to_large) no
   const std::size_t n = block.size < new_layout.size ? block.size : new_layout.size;
   std::memcpy(fresh.ptr, block.ptr, n);
   (void)to_large;
-  deallocate(block, new_layout.align);
+  deallocate(block, 1);  // its own alignment, not new_layout's (1: not known)
   return fresh;
 }
 
@@ -177,7 +178,8 @@ Block GlobalHeap::grow(Block block, Layout new_layout, Move move) noexcept {
     return move == Move::forbidden ? Block{} : allocate(new_layout);
   }
   const bool from_large = is_large(block.ptr);
-  const bool to_large = new_layout.size > tree_.config().max_class();
+  // Also for the alignment alone: a tree block cannot be given one the tree cannot meet.
+  const bool to_large = !tree_.config().fits(new_layout.size, new_layout.align);
   if (from_large) return resize_large(block, new_layout, move, true);
   if (to_large) {
     if (move == Move::forbidden) {
@@ -205,12 +207,20 @@ Block GlobalHeap::grow(Block block, Layout new_layout, Move move) noexcept {
 Block GlobalHeap::shrink(Block block, Layout new_layout, Move move) noexcept {
   if (block.size == 0 && is_zero_size_sentinel(block.ptr)) return block;
   if (is_large(block.ptr)) {
-    if (new_layout.size <= tree_.config().max_class() && move == Move::allowed &&
+    if (tree_.config().fits(new_layout.size, new_layout.align) && move == Move::allowed &&
         new_layout.size != 0) {
       // Back from a mapping into the tree: a mapping of a few KiB would waste a segment.
       return move_between(block, new_layout, false);
     }
     return resize_large(block, new_layout, move, false);
+  }
+  if (new_layout.size != 0 && !is_aligned(block.ptr, new_layout.align)) {
+    // A larger alignment than the block has: a new block, made as allocate makes one (a
+    // mapping when the tree cannot meet it, a new chunk when the tree has no room).
+    if (move == Move::allowed) return move_between(block, new_layout, false);
+    std::lock_guard<std::mutex> guard(lock_);
+    failures_.add(1);
+    return Block{};
   }
   std::lock_guard<std::mutex> guard(lock_);
   return tree_.shrink(block, new_layout, move);
