@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <set>
@@ -938,6 +939,69 @@ TEST(BitSetAllocator, AddressSanitizerCatchesAUseAfterFreeInsideTheRegion) {
   EXPECT_DEATH({ static_cast<volatile std::byte*>(s.ptr)[16] = std::byte{2}; }, "use-after-poison");
 }
 #endif
+
+}  // namespace
+}  // namespace ctxalloc
+
+namespace ctxalloc {
+namespace {
+
+// The bytes of a region (8 B blocks) that hold exactly n blocks after the bit sets.
+std::size_t region_for_blocks(std::size_t n) {
+  for (std::size_t bytes = n * 8; bytes < n * 8 + 4096; bytes += 8) {
+    TestRegion r(bytes);
+    BitSetAllocator a(r.block(), 8);
+    if (a.block_count() == n) return bytes;
+    if (a.block_count() > n) break;
+  }
+  return 0;
+}
+
+// Issue 19, item 3: the search hint followed frees, so a fill of an emptied allocator
+// started where the last free was, wrapped around and fragmented an empty region. An
+// allocator with nothing live must serve exactly what a fresh one serves.
+TEST(BitSetAllocator, AnEmptiedAllocatorFitsAsManyRunsAsAFreshOne) {
+  const std::size_t bytes = region_for_blocks(198);
+  ASSERT_NE(bytes, 0u);
+  TestRegion r(bytes);
+  BitSetAllocator a(r.block(), 8);
+  ASSERT_EQ(a.block_count(), 198u);
+  std::mt19937_64 rng(19);
+  for (int round = 0; round < 4; ++round) {
+    std::vector<Block> runs;
+    for (Block b = a.allocate(Layout{24, 8}); b; b = a.allocate(Layout{24, 8}))
+      runs.push_back(b);
+    ASSERT_EQ(runs.size(), 66u) << "round " << round << ": 198 blocks hold 66 runs of 3";
+    std::shuffle(runs.begin(), runs.end(), rng);  // frees in any order
+    for (const Block& b : runs)
+      a.deallocate(b, 8);
+    EXPECT_EQ(a.free_block_count(), 198u);
+    EXPECT_TRUE(a.check_invariants());
+  }
+}
+
+TEST(BitSetAllocator, AnEmptiedAllocatorServesWordSizedRunsAgain) {
+  const std::size_t bytes = region_for_blocks(384);
+  ASSERT_NE(bytes, 0u);
+  TestRegion r(bytes);
+  BitSetAllocator a(r.block(), 8);
+  ASSERT_EQ(a.block_count(), 384u);
+  // Each round frees in another order: allocation order, reversed, interleaved.
+  constexpr int kOrders[][4] = {{0, 1, 2, 3}, {3, 2, 1, 0}, {1, 3, 0, 2}, {0, 1, 2, 3}};
+  for (int round = 0; round < 4; ++round) {
+    std::vector<Block> runs;
+    for (std::size_t n : {64, 128, 64, 128}) {
+      const Block b = a.allocate(Layout{n * 8, 8});
+      ASSERT_TRUE(b) << "round " << round << ": a run of " << n << " blocks with "
+                     << a.free_block_count() << " free";
+      runs.push_back(b);
+    }
+    EXPECT_EQ(a.free_block_count(), 0u);
+    for (int i : kOrders[round])
+      a.deallocate(runs[static_cast<std::size_t>(i)], 8);
+    EXPECT_TRUE(a.check_invariants());
+  }
+}
 
 }  // namespace
 }  // namespace ctxalloc

@@ -189,8 +189,8 @@ std::size_t BitSetAllocator::find_run(std::size_t k, std::size_t align) const no
 inline void BitSetAllocator::release_run(std::size_t i, std::size_t len) noexcept {
   detail::set_range(free_, i, len);
   start_[i / kWordBits] &= ~(std::uint64_t{1} << (i % kWordBits));
-  hint_ = i / kWordBits;
   note_released(len);
+  hint_ = rehint(i / kWordBits);
   detail::poison(blocks_ + (i << shift_), len << shift_);
 }
 
@@ -377,6 +377,8 @@ CheckResult BitSetAllocator::check_invariants() const {
                      " bytes in use)");
   CTXALLOC_INVARIANT(runs == s.live_blocks(), "bitset: ", runs, " live runs but stats count ",
                      s.live_blocks(), " live blocks");
+  CTXALLOC_INVARIANT(counted != 0 || hint_ == 0, "bitset: empty, but the search starts at word ",
+                     hint_, " (an emptied allocator must be a fresh one)");
   const std::uint64_t peak = peak_blocks_.get();
   CTXALLOC_INVARIANT(peak >= counted && peak <= nblocks_, "bitset: peak ", peak,
                      " blocks outside [blocks in use ", counted, ", capacity ", nblocks_, "]");

@@ -136,8 +136,8 @@ class BitSetAllocator {
       if (((s >> b) & 1) != 0 && after != 0 && ((block.size - 1) >> shift) == last) [[likely]] {
         free[w] = f | (mask_through_lowest_bit(after) << b);
         start[w] = s & ~(std::uint64_t{1} << b);
-        hint_ = w;  // the next search starts at this warm run
         note_released(last + 1);
+        hint_ = rehint(w);  // the next search starts at this warm run
         detail::asan_poison(block.ptr, std::size_t{last + 1} << shift);
         return;
       }
@@ -277,6 +277,11 @@ class BitSetAllocator {
     counters_.deallocations.add(1);
     blocks_in_use_.sub(blocks);
   }
+  // The hint after a free in word w: w, or word 0 once nothing is live. An emptied
+  // allocator is then exactly a fresh one (all blocks free, hint 0); with the hint left
+  // mid-set, next fit would start the next fill there and fragment an empty region (198
+  // blocks held 65 runs of 3 instead of 66). Costs a compare and a cmov per free.
+  std::size_t rehint(std::size_t w) const noexcept { return blocks_in_use_.get() != 0 ? w : 0; }
   void note_grown(std::size_t old_blocks, std::size_t new_blocks) noexcept {
     counters_.grows.add(1);
     blocks_in_use_.add(new_blocks - old_blocks);
@@ -292,7 +297,7 @@ class BitSetAllocator {
   void misuse(Misuse what, const void* p, const char* op) noexcept;
 
   // Hot fields first: the fast paths read only these and the counters.
-  std::size_t hint_ = 0;            // where the search starts: the last word taken or freed
+  std::size_t hint_ = 0;  // where the search starts: the last word taken or freed (0 when empty)
   std::uint64_t* free_ = nullptr;   // bit set: 1 = block free; 0 past the last block
   std::uint64_t* start_ = nullptr;  // bit set: 1 = first block of a live run; 1 past the last
   std::byte* blocks_ = nullptr;     // block 0, aligned to block_size_
