@@ -62,7 +62,10 @@ Block Context::allocate_slow(Layout layout) noexcept {
 }
 
 Block Context::spill(Layout layout) noexcept {
-  if (!layout.valid() || layout.size == 0) return alloc_.allocate(layout);  // counted there
+  if (!layout.valid()) return alloc_.allocate(layout);  // counted there
+  // Size 0 gets here only with an alignment the context's allocator could not meet (the
+  // sentinel serves the others): like everywhere else, a real one-byte block.
+  if (layout.size == 0) layout.size = 1;
   // [spill block start ... padding][SpillHeader][caller's bytes]: the caller's bytes
   // aligned as asked, the header right before them.
   const std::size_t align =
