@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The stock dpdk-testpmd with the ctxalloc plugin, on two net_null virtual devices with io
 # forwarding: loaded with EAL -d (the file, and its folder) and with LD_PRELOAD, made the
-# mbuf pool's ops with --mbuf-pool-ops-name=ctxalloc. Each run must show, in testpmd's own
+# mbuf pool's ops with --mbuf-pool-ops-name=ctxalloc. EAL -d loads a private copy of the
+# plugin when the build folder is under a world-writable one (a clone in /tmp: DPDK refuses
+# such paths, which eal_d_world_writable checks; tests/dpdk/safe_plugin.sh). Each run must show, in testpmd's own
 # output, that its pool used ops `ctxalloc` and that packets went through; the telemetry
 # socket of the running testpmd must list the pool. A bad CTXALLOC_CONFIG must stop the
 # pool with file:line in the log.
@@ -14,7 +16,12 @@ testpmd=$(command -v dpdk-testpmd) || { echo "dpdk-testpmd not installed"; exit 
 preload=${CTXALLOC_ASAN_RUNTIME:-}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/dpdk/safe_plugin.sh
+. "$(dirname "$0")/safe_plugin.sh"
+trap 'rm -rf "$tmp" ${SAFE_PLUGIN_DIR:+"$SAFE_PLUGIN_DIR"}' EXIT
+safe_plugin "$plugin" || exit 77
+plugin_d=$SAFE_PLUGIN  # what -d loads
+[ -z "$SAFE_PLUGIN_DIR" ] || echo "note: the build folder is under a world-writable one; -d loads $plugin_d"
 failed=0
 
 fail() {
@@ -61,15 +68,28 @@ check() {
   fi
 }
 
-run eal_d_file 4 -- -d "$plugin"
+run eal_d_file 4 -- -d "$plugin_d"
 check eal_d_file
-run eal_d_folder 4 -- -d "$(dirname "$plugin")"
+run eal_d_folder 4 -- -d "$(dirname "$plugin_d")"
 check eal_d_folder
 run ld_preload 4 LD_PRELOAD="$plugin" --
 check ld_preload
 
+# The rule safe_plugin.sh follows, checked against DPDK itself: a plugin in a
+# world-writable folder is refused by EAL -d, and eal_d_accepts says so too.
+mkdir "$tmp/ww" && chmod 777 "$tmp/ww" && cp "$plugin" "$tmp/ww/"
+run eal_d_world_writable 4 -- -d "$tmp/ww/$(basename "$plugin")"
+if grep -q "is world-writable and insecure" "$tmp/eal_d_world_writable.out" &&
+  ! grep -q "preferred mempool ops selected: ctxalloc" "$tmp/eal_d_world_writable.out" &&
+  ! eal_d_accepts "$tmp/ww"; then
+  echo "ok (eal_d_world_writable): DPDK refused the plugin in a world-writable folder"
+else
+  fail eal_d_world_writable "expected DPDK to refuse -d from $tmp/ww and eal_d_accepts to agree"
+  tail -10 "$tmp/eal_d_world_writable.out"
+fi
+
 # Telemetry of the running testpmd lists its ctxalloc pool, with objects handed out.
-run telemetry 6 -- -d "$plugin" &
+run telemetry 6 -- -d "$plugin_d" &
 pid=$!
 answer=""
 for _ in 1 2 3 4 5 6 7 8; do
@@ -98,7 +118,7 @@ fi
 
 # A bad configuration: the pool is refused, and the log names file:line.
 bad=$root/tests/dpdk/configs/bad_hugepages_too_few.ini
-run bad_config 4 CTXALLOC_CONFIG="$bad" -- -d "$plugin"
+run bad_config 4 CTXALLOC_CONFIG="$bad" -- -d "$plugin_d"
 if grep -q "ctxalloc: config $bad:10: \[socket.0\] hugepages: socket 0 needs" "$tmp/bad_config.out" &&
   ! grep -q "Accumulated forward statistics" "$tmp/bad_config.out"; then
   echo "ok (bad_config): the pool was refused, the log names $bad:10"
