@@ -3,8 +3,10 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -74,8 +76,9 @@ class Runtime {
     return *r;
   }
 
+  // n must be a node in use (< nodes()): current_node() clamps, and counts.
   Node& node(unsigned n) noexcept {
-    if (n >= nodes_) n = 0;
+    n = in_use(n);
     Node* p = node_[n].load(std::memory_order_acquire);
     if (p != nullptr) return *p;
     std::lock_guard<std::mutex> guard(lock_);
@@ -107,6 +110,7 @@ class Runtime {
 
   // A heap for a new thread on node n: an abandoned one of the node if any, else a new one.
   ThreadHeap* acquire_heap(unsigned n) noexcept {
+    n = in_use(n);  // also indexes abandoned_
     Node& nd = node(n);
     {
       std::lock_guard<std::mutex> guard(lock_);
@@ -134,8 +138,20 @@ class Runtime {
     ++abandoned_count_;
   }
 
+  // A node the runtime has no heaps for -- a CPU on a node past the kMaxNodes it keeps --
+  // is served by node 0, counted (HeapCensus::node_fallbacks; the constructor said once
+  // on stderr that some nodes share node 0).
+  unsigned in_use(unsigned n) noexcept {
+    if (n < nodes_) [[likely]]
+      return n;
+    node_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
+
   HeapCensus census() noexcept {
     HeapCensus c;
+    c.node_fallbacks = node_fallbacks_.load(std::memory_order_relaxed);
+    c.thread_exit_hook = key_ok_;
     std::lock_guard<std::mutex> guard(lock_);
     c.heaps = heaps_.load(std::memory_order_relaxed);
     c.abandoned = abandoned_count_;
@@ -153,7 +169,10 @@ class Runtime {
     return c;
   }
 
+  /// The key whose destructor abandons an exiting thread's heap; key_ok() is false when
+  /// pthread_key_create failed (then key() is no key and no value may be set for it).
   pthread_key_t key() const noexcept { return key_; }
+  bool key_ok() const noexcept { return key_ok_; }
   unsigned node_of_cpu(int cpu) const noexcept { return topology_.node_of_cpu(cpu); }
 
   // ----------------------------------------------------------- process hooks (fork, stats)
@@ -200,12 +219,30 @@ class Runtime {
     // Not libnuma: numa_node_of_cpu allocates, and this may run inside malloc.
     topology_ = NodeTopology::read();
     nodes_ = topology_.nodes();
-    if (nodes_ > kMaxNodes) nodes_ = kMaxNodes;
+    if (nodes_ > kMaxNodes) {
+      nodes_ = kMaxNodes;
+      say("ctxalloc: more NUMA nodes than the 64 the runtime keeps heaps for; the CPUs of "
+          "the others use node 0's (counted in heap_census().node_fallbacks)\n");
+    }
     for (auto& n : node_)
       n.store(nullptr, std::memory_order_relaxed);
     for (auto& a : abandoned_)
       a = nullptr;
-    if (pthread_key_create(&key_, &Runtime::on_thread_exit) != 0) key_ok_ = false;
+    if (const int e = pthread_key_create(&key_, &Runtime::on_thread_exit); e != 0) {
+      // Without the key no exit handler runs: a thread's heap is then never abandoned
+      // for adoption (its blocks stay valid, frees of them from other threads wait in
+      // its remote stack). Said once, and heap_census().thread_exit_hook is false.
+      key_ok_ = false;
+      say(e == EAGAIN ? "ctxalloc: pthread_key_create failed (EAGAIN: no keys left); the heaps "
+                        "of exiting threads will not be reused\n"
+                      : "ctxalloc: pthread_key_create failed; the heaps of exiting threads "
+                        "will not be reused\n");
+    }
+  }
+
+  // One line on stderr, without stdio (this may run inside malloc).
+  static void say(const char* line) noexcept {
+    [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, line, std::strlen(line));
   }
 
   static void* map_pages(std::size_t bytes) noexcept {
@@ -244,14 +281,17 @@ class Runtime {
   std::size_t slab_left_ = 0;
   pthread_key_t key_{};
   bool key_ok_ = true;
+  std::atomic<std::uint64_t> node_fallbacks_{0};
   NodeTopology topology_;
   std::atomic<HeapSlot*> all_{nullptr};
 };
 
+// A CPU the topology does not know (sched_getcpu failed, or past NodeTopology::kMaxCpus)
+// is on node 0, as intended: any node's heaps serve any CPU, node 0's are there.
 unsigned current_node() noexcept {
   Runtime& rt = Runtime::get();
   if (rt.nodes() <= 1) return 0;
-  return rt.node_of_cpu(sched_getcpu());
+  return rt.in_use(rt.node_of_cpu(sched_getcpu()));
 }
 
 // ------------------------------------------------------------------------- remote batches
@@ -375,7 +415,7 @@ ThreadHeap* current_thread_heap() noexcept {
   s.heap = heap;
   s.small_owner = &heap->small();
   // A non-null value makes pthread call the exit handler for this thread.
-  pthread_setspecific(rt.key(), heap);
+  if (rt.key_ok()) pthread_setspecific(rt.key(), heap);
   return heap;
 }
 
@@ -395,7 +435,7 @@ void attach_thread_heap(ThreadHeap* heap) noexcept {
   s.external = 1;
   s.mode = mode;
   // A non-null value makes pthread call the exit handler for this thread.
-  pthread_setspecific(Runtime::get().key(), heap);
+  if (Runtime::get().key_ok()) pthread_setspecific(Runtime::get().key(), heap);
 }
 
 void detach_thread_heap() noexcept {

@@ -206,7 +206,9 @@ void detach_thread_heap() noexcept;
 
 /// Replaces the global heap of a NUMA node (for global-mode threads and for heaps the
 /// runtime creates from then on): a DPDK application's per-socket heap on hugepages.
-/// Null restores the runtime's own. The heap must outlive every use.
+/// Null restores the runtime's own. The heap must outlive every use. A node the runtime
+/// keeps no heaps for (node >= the nodes it found, at most 64) is ignored, as intended:
+/// no heap is ever made for it (its CPUs use node 0's, see HeapCensus::node_fallbacks).
 void set_node_global_heap(unsigned node, GlobalHeap* heap) noexcept;
 
 /// Threads whose heaps exist now, and heaps waiting to be adopted.
@@ -220,6 +222,13 @@ struct HeapCensus {
   std::size_t source_bytes = 0;
   /// The sum of those sources' peaks: an upper bound of the peak of the total.
   std::size_t source_peak_bytes = 0;
+  /// Heap requests for a NUMA node the runtime keeps no heaps for (a CPU on a node past
+  /// the 64 it keeps), served by node 0's heaps instead.
+  std::uint64_t node_fallbacks = 0;
+  /// False when pthread_key_create failed as the runtime started (said once on stderr):
+  /// the heaps of exiting threads are then not abandoned for reuse (their blocks stay
+  /// valid; each new thread makes a new heap).
+  bool thread_exit_hook = true;
 };
 HeapCensus heap_census() noexcept;
 
