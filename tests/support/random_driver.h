@@ -89,8 +89,8 @@ class RandomDriver {
     const Stats s = a_.stats();
     if (s.bytes_in_use != start_.bytes_in_use || s.live_blocks() != start_.live_blocks()) {
       ADD_FAILURE() << "after freeing everything: " << s.bytes_in_use << " bytes in use and "
-                    << s.live_blocks() << " live blocks, against " << start_.bytes_in_use
-                    << " and " << start_.live_blocks() << " at the start";
+                    << s.live_blocks() << " live blocks, against " << start_.bytes_in_use << " and "
+                    << start_.live_blocks() << " at the start";
       return false;
     }
     return check("after free_all");
@@ -281,7 +281,7 @@ class RandomDriver {
   std::mt19937_64 rng_;
   ReferenceModel model_;
   DriverReport report_;
-  Stats start_;  // the allocator's figures when the driver started
+  Stats start_;                 // the allocator's figures when the driver started
   const void* last_ = nullptr;  // the most recent allocation, if still live
 };
 
