@@ -16,8 +16,9 @@ be the one serving malloc (bench/preload_driver, which reports it).
 
 Modes: the default runs each program with the arguments of the suite's bench.sh (procs =
 the CPU count), ROUNDS_MB (3) rounds; --quick one round of the same; --smoke three
-programs with small arguments, one round, in a few seconds (bench/all.sh --smoke: checks that the runner
-works). Results: OUT/mimalloc_bench.json (OUT: $BENCH_RESULTS or bench/results), read by
+programs with small arguments, one round, in a few seconds (bench/all.sh --smoke:
+checks that the runner works). Results: OUT/mimalloc_bench.json (OUT: $BENCH_RESULTS
+or bench/results), read by
 bench/report.py.
 """
 import argparse
