@@ -72,7 +72,7 @@ bool FlowChunks::set_sources(SegmentSource* first, SegmentSource* growth) noexce
 
 bool FlowChunks::set_options(const GrowingOptions& o) noexcept {
   if (o.invalid() != nullptr) return false;
-  if (contexts_made_.get() != contexts_released_.get()) return false;
+  if (contexts_live_.get() != 0) return false;
   options_ = o;
   first_class_ = log2_floor(o.first_chunk) - kMinShift;
   child_class_ = log2_floor(o.child_chunk) - kMinShift;
@@ -311,12 +311,15 @@ std::size_t FlowChunks::segment_bytes() const noexcept {
 FlowChunks::Figures FlowChunks::figures() const noexcept {
   Figures f;
   f.contexts_made = contexts_made_.get();
-  f.contexts_released = contexts_released_.get();
+  f.contexts_released = contexts_made_.get() - contexts_live_.get();
   f.contexts_live = f.contexts_made - f.contexts_released;
   f.peak_contexts = peak_contexts_.get();
   for (unsigned r = 0; r < static_cast<unsigned>(Refusal::kCount); ++r)
     f.refusals[r] = refusals_[r].get();
-  f.chunk_bytes = chunk_bytes_out_.get();
+  for (unsigned u = 0; u < 2; ++u)
+    for (const Segment* s = segments_[u]; s != nullptr; s = s->next)
+      for (const Page& pg : s->pages)
+        if (pg.shift != 0) f.chunk_bytes += std::uint64_t{pg.live} << pg.shift;
   f.large_blocks = large_blocks_.get();
   f.large_bytes = large_bytes_.get();
   f.spills_thread = spills_thread_.get();
@@ -398,8 +401,8 @@ CheckResult FlowChunks::check_invariants() const {
   }
   CTXALLOC_INVARIANT(pages == pages_in_use_.get(), "flow_chunks: ", pages, " pages in use, ",
                      pages_in_use_.get(), " counted");
-  CTXALLOC_INVARIANT(chunk_bytes == chunk_bytes_out_.get(), "flow_chunks: ", chunk_bytes,
-                     " bytes of live chunks, ", chunk_bytes_out_.get(), " counted");
+  CTXALLOC_INVARIANT(chunk_bytes <= segment_bytes(), "flow_chunks: ", chunk_bytes,
+                     " bytes of live chunks in ", segment_bytes(), " of segments");
   return CheckResult::ok();
 }
 

@@ -131,7 +131,6 @@ class FlowChunks {
     }
     if (++pg->live == pg->capacity) [[unlikely]]
       unlist(pg);
-    chunk_bytes_out_.add(class_bytes(cls));
     return c;
   }
 
@@ -141,7 +140,6 @@ class FlowChunks {
     c->owner = kReleasedOwner;
     c->next = pg->free;
     pg->free = c;
-    chunk_bytes_out_.sub(std::size_t{1} << pg->shift);
     if (pg->live-- == pg->capacity || pg->live == 0) [[unlikely]]
       after_release_slow(pg);
   }
@@ -162,7 +160,7 @@ class FlowChunks {
   /// Called by GrowingContext::create / release (kept here so that an lcore's figures
   /// are one object's).
   bool admit_context() noexcept {
-    if (contexts_made_.get() - contexts_released_.get() >= context_limit_) [[unlikely]] {
+    if (contexts_live_.get() >= context_limit_) [[unlikely]] {
       refuse(Refusal::limit);
       return false;
     }
@@ -170,11 +168,11 @@ class FlowChunks {
   }
   void context_made() noexcept {
     contexts_made_.add(1);
-    const std::uint64_t live = contexts_made_.get() - contexts_released_.get();
-    if (live > peak_contexts_.get()) [[unlikely]]
-      peak_contexts_.set(live);
+    contexts_live_.add(1);
+    if (contexts_live_.get() > peak_contexts_.get()) [[unlikely]]
+      peak_contexts_.set(contexts_live_.get());
   }
-  void context_released() noexcept { contexts_released_.add(1); }
+  void context_released() noexcept { contexts_live_.sub(1); }
   void refuse(Refusal r) noexcept { refusals_[static_cast<unsigned>(r)].add(1); }
   void count_large(std::size_t bytes) noexcept {
     large_blocks_.add(1);
@@ -267,9 +265,9 @@ class FlowChunks {
   Segment* last_[2] = {};
   std::uint32_t spare_segments_[2] = {};  // held with every page unused
 
-  Counter contexts_made_, contexts_released_, peak_contexts_;
+  Counter contexts_made_, contexts_live_, peak_contexts_;
   Counter refusals_[static_cast<unsigned>(Refusal::kCount)];
-  Counter chunk_bytes_out_, large_blocks_, large_bytes_, spills_thread_, spills_global_;
+  Counter large_blocks_, large_bytes_, spills_thread_, spills_global_;
   Counter segment_count_[2], peak_segment_count_[2], pages_in_use_;
 };
 

@@ -41,22 +41,6 @@ unsigned GrowingContext::ceil_class(std::size_t n) noexcept {
 
 // ------------------------------------------------------------------ shape
 
-GrowingContext::GrowingContext(FlowChunks* pool, ChunkHeader* first, std::size_t first_bytes,
-                               std::uint8_t flags) noexcept
-    : Context(ContextForm::growing), pool_(pool), chunks_(nullptr), ext_(nullptr) {
-  flags_ = flags;
-  word_ = static_cast<std::uint32_t>(first_bytes);
-  first->owner = this;
-  first->next = nullptr;
-  cur_ = first_data() + kH;
-  end_ = reinterpret_cast<std::byte*>(first) + first_bytes + kH;
-}
-
-std::byte* GrowingContext::first_data() const noexcept {
-  auto* after = reinterpret_cast<std::byte*>(const_cast<GrowingContext*>(this) + 1);
-  return is_child() ? after + sizeof(Links) : after;
-}
-
 std::byte* GrowingContext::data_start(const ChunkHeader* c, const GrowingContext* owner) noexcept {
   if (c == owner->first_chunk()) return owner->first_data();
   return reinterpret_cast<std::byte*>(const_cast<ChunkHeader*>(c)) + kChunkHeaderBytes;
@@ -73,17 +57,9 @@ const GrowingContext* GrowingContext::root() const noexcept {
   return const_cast<GrowingContext*>(this)->root();
 }
 
-GrowingContext* GrowingContext::create(FlowChunks& pool) noexcept {
-  if (!pool.admit_context()) return nullptr;
-  ChunkHeader* c = pool.obtain(pool.first_class(), FlowChunks::Use::first);
-  if (c == nullptr) [[unlikely]] {
-    pool.refuse(Refusal::memory);
-    return nullptr;
-  }
-  detail::unpoison(c + 1, sizeof(GrowingContext));
-  auto* g = new (c + 1) GrowingContext(&pool, c, FlowChunks::class_bytes(pool.first_class()), 0);
-  pool.context_made();
-  return g;
+GrowingContext* GrowingContext::create_failed(FlowChunks& pool) noexcept {
+  pool.refuse(Refusal::memory);
+  return nullptr;
 }
 
 GrowingContext* GrowingContext::create_child() noexcept {
@@ -477,7 +453,7 @@ void GrowingContext::reset() noexcept {
   end_ = reinterpret_cast<std::byte*>(first) + bytes + kH;
 }
 
-void GrowingContext::release() noexcept {
+void GrowingContext::release_slow() noexcept {
   if (!live()) {
     report_misuse(Misuse::released_context, "growing_context", "release", this);
     return;

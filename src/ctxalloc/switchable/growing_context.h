@@ -34,6 +34,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 
 #include "ctxalloc/core/layout.h"
 #include "ctxalloc/sources/detail/poison.h"
@@ -53,7 +54,17 @@ class GrowingContext final : public Context {
 
   /// A root context in `pool` (the calling thread's heap's), or null: the pool's context
   /// limit (Refusal::limit) or no first chunk (Refusal::memory), both counted.
-  static GrowingContext* create(FlowChunks& pool) noexcept;
+  static GrowingContext* create(FlowChunks& pool) noexcept {
+    if (!pool.admit_context()) [[unlikely]]
+      return nullptr;
+    ChunkHeader* c = pool.obtain(pool.first_class(), FlowChunks::Use::first);
+    if (c == nullptr) [[unlikely]]
+      return create_failed(pool);
+    detail::unpoison(c + 1, sizeof(GrowingContext));
+    auto* g = new (c + 1) GrowingContext(&pool, c, FlowChunks::class_bytes(pool.first_class()), 0);
+    pool.context_made();
+    return g;
+  }
   /// A child: its own chunks (first one child_chunk), released with this context,
   /// counted against the root's budget. Null when refused (budget, memory: counted).
   GrowingContext* create_child() noexcept;
@@ -89,7 +100,18 @@ class GrowingContext final : public Context {
   /// Frees everything but the first chunk (children, large blocks, further chunks).
   void reset() noexcept;
   /// Releases the context, its children and all their memory. Owner thread.
-  void release() noexcept;
+  void release() noexcept {
+    // A flow that never grew: its first chunk back to the pool, nothing more (inline).
+    if (chunks_ == nullptr && ext_ == nullptr && flags_ == 0 && live()) [[likely]] {
+      FlowChunks* pool = pool_;
+      ChunkHeader* first = first_chunk();
+      detail::poison(first + 1, FlowChunks::chunk_bytes(first) - sizeof(ChunkHeader));
+      pool->context_released();
+      pool->release(first);
+      return;
+    }
+    release_slow();
+  }
 
   /// The context whose chunk holds p (p in a flow_chunk segment with that tag), or null
   /// when p lies in no live context's chunk.
@@ -161,7 +183,18 @@ class GrowingContext final : public Context {
   };
 
   GrowingContext(FlowChunks* pool, ChunkHeader* first, std::size_t first_bytes,
-                 std::uint8_t flags) noexcept;
+                 std::uint8_t flags) noexcept
+      : Context(ContextForm::growing), pool_(pool), chunks_(nullptr), ext_(nullptr) {
+    flags_ = flags;
+    word_ = static_cast<std::uint32_t>(first_bytes);
+    first->owner = this;
+    first->next = nullptr;
+    cur_ = first_data() + kBlockHeader;
+    end_ = reinterpret_cast<std::byte*>(first) + first_bytes + kBlockHeader;
+  }
+  [[gnu::cold]] static GrowingContext* create_failed(FlowChunks& pool) noexcept;
+  void release_slow() noexcept;
+  bool live() const noexcept { return first_chunk()->owner == this; }
   ~GrowingContext() = default;
 
   Links* links() const noexcept {
@@ -170,7 +203,10 @@ class GrowingContext final : public Context {
   ChunkHeader* first_chunk() const noexcept {
     return reinterpret_cast<ChunkHeader*>(const_cast<GrowingContext*>(this)) - 1;
   }
-  std::byte* first_data() const noexcept;
+  std::byte* first_data() const noexcept {
+    auto* after = reinterpret_cast<std::byte*>(const_cast<GrowingContext*>(this) + 1);
+    return is_child() ? after + sizeof(Links) : after;
+  }
   ChunkHeader* current_chunk() const noexcept {
     return chunks_ != nullptr ? chunks_ : first_chunk();
   }
