@@ -8,7 +8,8 @@
 # Steps: the machine; the Google Benchmark binaries (bench/collect.py gbench: alternating
 # rounds, medians); memory per workload (collect.py memory); instruction counts
 # (bench/callgrind.sh, bench/ctxfwd_callgrind.sh, bench/preload_peers.sh callgrind); the
-# applications (bench/ctxfwd_fwd.sh with dpdk-testpmd, bench/testpmd_bench.sh); whole
+# applications (bench/ctxfwd_fwd.sh with dpdk-testpmd, bench/testpmd_bench.sh); the two-node
+# guest (bench/numa_guest.sh); whole
 # processes under LD_PRELOAD (bench/preload_peers.sh time); bench/report.py.
 # BUILD (default build/release) is the build to use; BENCH_NO_BUILD=1 skips ninja.
 set -euo pipefail
@@ -64,6 +65,8 @@ step "applications: ctxfwd and dpdk-testpmd"
 bash bench/ctxfwd_fwd.sh
 # testpmd's first two seconds are start-up: its runs need a few more.
 SECONDS_PER_RUN=$((SECONDS_PER_RUN < 7 ? 7 : SECONDS_PER_RUN)) bash bench/testpmd_bench.sh
+step "two NUMA nodes (a QEMU guest; skipped where none boots)"
+bash bench/numa_guest.sh
 step "whole processes under LD_PRELOAD"
 bash bench/preload_peers.sh time
 step report
