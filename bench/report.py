@@ -212,6 +212,18 @@ def collect_goals(results, gb, cg):
             1.1, True, "median of alternating runs")
     g.ratio(9, "ctxfwd (ctxalloc) / testpmd io forwarding (pps)", c,
             get(fwd, "testpmd", "median_pps"), 0.6, True, "median of alternating runs")
+    # Issue 16: growing flow contexts (bench/callgrind_flow_contexts.cc).
+    cr = get(cg, "flow_contexts", "create_release_growing")
+    g.add(16, "flow context create + release (instructions)",
+          "%.1f" % cr if cr else "not measured", "≤ 60", None if cr is None else cr <= 60,
+          "callgrind, a warm pool with 64 other flows live")
+    fa = get(cg, "flow_contexts", "alloc_growing")
+    g.add(16, "allocation that fits the current chunk (instructions)",
+          "%.1f" % fa if fa else "not measured", "≤ 10", None if fa is None else fa <= 10,
+          "callgrind, 32 B, reset every 1000 included")
+    g.ratio(16, "short flow lifecycle: malloc / growing context instructions",
+            get(cg, "flow_contexts", "flow_malloc"), get(cg, "flow_contexts", "flow_growing"),
+            2.0, True, "callgrind: context + 4 blocks + release vs 4 malloc + 4 free")
     # Issue 18: the mimalloc-bench suite (bench/mimalloc_bench.py), one row per program.
     mb = load(results, "mimalloc_bench.json")
     if mb:
