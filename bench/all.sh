@@ -8,8 +8,11 @@
 # Steps: the machine; the Google Benchmark binaries (bench/collect.py gbench: alternating
 # rounds, medians); memory per workload (collect.py memory); instruction counts
 # (bench/callgrind.sh, bench/ctxfwd_callgrind.sh, bench/preload_peers.sh callgrind); the
-# applications (bench/ctxfwd_fwd.sh with dpdk-testpmd, bench/testpmd_bench.sh); whole
-# processes under LD_PRELOAD (bench/preload_peers.sh time); bench/report.py.
+# applications (bench/ctxfwd_fwd.sh with dpdk-testpmd, bench/testpmd_bench.sh); the two-node
+# guest (bench/numa_guest.sh); whole
+# processes under LD_PRELOAD (bench/preload_peers.sh time); the mimalloc-bench suite
+# (bench/mimalloc_bench.py on MIMALLOC_BENCH, default ../shared/mimalloc-bench next to the
+# checkout; skipped, saying so, where there is none); bench/report.py.
 # BUILD (default build/release) is the build to use; BENCH_NO_BUILD=1 skips ninja.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,8 +67,17 @@ step "applications: ctxfwd and dpdk-testpmd"
 bash bench/ctxfwd_fwd.sh
 # testpmd's first two seconds are start-up: its runs need a few more.
 SECONDS_PER_RUN=$((SECONDS_PER_RUN < 7 ? 7 : SECONDS_PER_RUN)) bash bench/testpmd_bench.sh
+step "two NUMA nodes (a QEMU guest; skipped where none boots)"
+bash bench/numa_guest.sh
 step "whole processes under LD_PRELOAD"
 bash bench/preload_peers.sh time
+step "mimalloc-bench under LD_PRELOAD"
+mb=${MIMALLOC_BENCH:-$(pwd)/../shared/mimalloc-bench}
+if [ -f "$mb/bench/CMakeLists.txt" ]; then
+  $py bench/mimalloc_bench.py $([ $smoke = 1 ] && echo --smoke) --out "$BENCH_RESULTS" "$mb"
+else
+  echo "bench/all.sh: no mimalloc-bench checkout at $mb (set MIMALLOC_BENCH): suite skipped"
+fi
 step report
 $py bench/report.py "$BENCH_RESULTS" "$report"
 echo "bench/all.sh: done in $(($(date +%s) - start)) s; results in $BENCH_RESULTS, report $report"

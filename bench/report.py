@@ -212,7 +212,48 @@ def collect_goals(results, gb, cg):
             1.1, True, "median of alternating runs")
     g.ratio(9, "ctxfwd (ctxalloc) / testpmd io forwarding (pps)", c,
             get(fwd, "testpmd", "median_pps"), 0.6, True, "median of alternating runs")
+    # Issue 16: growing flow contexts (bench/callgrind_flow_contexts.cc).
+    cr = get(cg, "flow_contexts", "create_release_growing")
+    g.add(16, "flow context create + release (instructions)",
+          "%.1f" % cr if cr else "not measured", "≤ 60", None if cr is None else cr <= 60,
+          "callgrind, a warm pool with 64 other flows live")
+    fa = get(cg, "flow_contexts", "alloc_growing")
+    g.add(16, "allocation that fits the current chunk (instructions)",
+          "%.1f" % fa if fa else "not measured", "≤ 10", None if fa is None else fa <= 10,
+          "callgrind, 32 B, reset every 1000 included")
+    g.ratio(16, "short flow lifecycle: malloc / growing context instructions",
+            get(cg, "flow_contexts", "flow_malloc"), get(cg, "flow_contexts", "flow_growing"),
+            2.0, True, "callgrind: context + 4 blocks + release vs 4 malloc + 4 free")
+    # Issue 18: the mimalloc-bench suite (bench/mimalloc_bench.py), one row per program.
+    mb = load(results, "mimalloc_bench.json")
+    if mb:
+        for name, ratios in mimalloc_bench_ratios(mb).items():
+            t, best, best_peer, rss = ratios
+            met = t <= 1.0 and best <= 1.1 and rss <= 1.1
+            g.add(18, "mimalloc-bench %s: ctxalloc time / mimalloc, / best peer; peak RSS / "
+                  "mimalloc" % name, "%.2fx, %.2fx (%s), %.2fx" % (t, best, best_peer, rss),
+                  "≤ 1.00x, ≤ 1.10x, ≤ 1.10x", met, "median of %d alternating rounds" %
+                  mb["rounds"])
+        gm = statistics.geometric_mean([r[0] for r in mimalloc_bench_ratios(mb).values()])
+        g.add(18, "mimalloc-bench geometric mean: ctxalloc time / mimalloc time", "%.2fx" % gm,
+              "≤ 0.95x", gm <= 0.95, "median of %d alternating rounds" % mb["rounds"])
     return g
+
+
+def mimalloc_bench_ratios(mb):
+    """program -> (ctxalloc/mimalloc time, ctxalloc/best other peer time, that peer,
+    ctxalloc/mimalloc peak RSS), from the medians."""
+    out = {}
+    for name, e in mb["programs"].items():
+        p = e["peers"]
+        if "ctxalloc" not in p or "mimalloc" not in p:
+            continue
+        c = p["ctxalloc"]["median_time"]
+        others = {k: v["median_time"] for k, v in p.items() if k != "ctxalloc"}
+        best_peer = min(others, key=others.get)
+        out[name] = (c / p["mimalloc"]["median_time"], c / others[best_peer], best_peer,
+                     p["ctxalloc"]["median_rss_kib"] / p["mimalloc"]["median_rss_kib"])
+    return out
 
 
 # ---------------------------------------------------------------------------------- plots
@@ -461,6 +502,92 @@ def main():
                 md.append("| %s | %.2f | %.2f | %.3f | %.3f |" % (
                     k, v["ctxalloc_mpps"], v["ring_mp_mc_mpps"], v["ratio"],
                     v["paired_ratio_median"]))
+        md.append("")
+
+    mb = load(results, "mimalloc_bench.json")
+    if mb:
+        peers = list(next(iter(mb["programs"].values()))["peers"])
+        md.append("## mimalloc-bench under LD_PRELOAD (bench/mimalloc_bench.py)\n")
+        md.append(
+            "The programs of the public mimalloc-bench suite (%s), built from its sources with "
+            "cmake, each run with the arguments of the suite's bench.sh (procs = %d) under every "
+            "peer by LD_PRELOAD (glibc: none; each library checked to be the one serving "
+            "malloc first); %d round(s) (%s mode), each running every program under every peer "
+            "with a different peer first; medians. *Time* is elapsed seconds, or for larson, "
+            "rptest, xmalloc-test and glibc-thread the suite's relative time from the "
+            "program's own throughput; *RSS* is GNU time's peak resident set. CPU %s; load "
+            "average %s at the start, %s at the end; %.0f s. Cells: median (ratio to "
+            "mimalloc's; lower is better).\n" % (
+                mb.get("source"), mb["procs"], mb["rounds"], mb["mode"],
+                mb.get("cpu_model", "?"), mb["load_average_start"], mb["load_average_end"],
+                mb["seconds"]))
+        for what, key, fmt in (("time (s)", "median_time", "%.3f"),
+                               ("peak RSS (MiB)", "median_rss_kib", "%.1f")):
+            md.append("| program | " + " | ".join("%s %s" % (p, what) for p in peers) + " |")
+            md.append("|---|" + "---|" * len(peers))
+            series = {p: [] for p in peers if p != "mimalloc"}
+            labels = []
+            for name, e in mb["programs"].items():
+                mi = e["peers"]["mimalloc"][key]
+                scale = 1024.0 if key == "median_rss_kib" else 1.0
+                cells = []
+                for p in peers:
+                    v = e["peers"][p][key]
+                    cells.append((fmt % (v / scale)) + ("" if p == "mimalloc" else
+                                                        " (%.2fx)" % (v / mi if mi else 0)))
+                    if p != "mimalloc":
+                        series[p].append(v / mi if mi else None)
+                labels.append(name)
+                md.append("| %s | %s |" % (name, " | ".join(cells)))
+            gm = ["geometric mean"] + [
+                "-" if p == "mimalloc" else "%.2fx" % statistics.geometric_mean(
+                    [x for x in series[p] if x]) for p in peers]
+            md.append("| %s |" % " | ".join(gm))
+            md.append("")
+            png = "mimalloc-bench-%s.png" % ("time" if key == "median_time" else "rss")
+            bar_plot(os.path.join(plots, png), "mimalloc-bench: %s / mimalloc's (lower is "
+                     "better)" % what.split(" (")[0], labels, series, "ratio", ref_line=1.0,
+                     log=True)
+            md.append("![mimalloc-bench %s](bench/%s)\n" % (what, png))
+
+    ng = load(results, "numa_guest.json")
+    if ng:
+        g, a, c = ng["guest"], ng["access"], ng["ctxfwd"]
+        md.append("## Two NUMA nodes in an emulated guest (bench/numa_guest.sh)\n")
+        md.append("A QEMU guest with 2 nodes x 1 vCPU (%s, accel %s, kernel %s; "
+                  "scripts/numa_guest.sh). **Software emulation: these times are what the "
+                  "guest reports, not hardware figures** -- TCG emulates every load alike, so "
+                  "local and remote memory cost the same in it. The placement figures are "
+                  "exact: the guest kernel's own page-by-page answer.\n" % (
+                      g["qemu"], g["accel"], g["kernel"]))
+        md.append("From node 0's CPU, a %d MiB buffer bound to each node (MemoryMapSource, "
+                  "MPOL_BIND, populated); %d alternating rounds, medians:\n" % (
+                      a["buffer_mib"], a["rounds"]))
+        md.append("| buffer | pages on node 0 | pages on node 1 | dependent load ns | "
+                  "sequential read GB/s | numastat local_node / other_node |\n"
+                  "|---|---|---|---|---|---|")
+        for k in ("local", "remote"):
+            if k not in a:
+                continue
+            v = a[k]
+            st = a.get("numastat_delta", {}).get("node%d" % v["node"], {})
+            md.append("| %s (node %d) | %d | %d | %.1f | %.2f | %s / %s |" % (
+                k, v["node"], v["pages_on_node0"], v["pages_on_node1"], v["chase_ns_median"],
+                v["read_gbs_median"], st.get("local_node", "-"), st.get("other_node", "-")))
+        if "remote_over_local_chase" in a:
+            md.append("\nRemote / local dependent-load time: %.2f; local / remote read "
+                      "bandwidth: %.2f (about 1.0 under emulation; on hardware remote memory is "
+                      "slower, by an amount this guest cannot show).\n" % (a["remote_over_local_chase"],
+                                             a["local_over_remote_read"]))
+        md.append("ctxfwd on config/two-socket.ini, a worker lcore on each node, %s packets "
+                  "received (%.0f pps in the guest); each heap's pages by node "
+                  "(ctxalloc::dpdk::lcore_placement):\n" % (c["rx_packets"], c["rx_pps"] or 0))
+        md.append("| lcore | socket | heap pages | on its node | on the other node | flows |\n"
+                  "|---|---|---|---|---|---|")
+        for l in c["lcores"]:
+            md.append("| %s | %s | %s | %s | %s | %s |" % (
+                l["lcore"], l["socket"], l["heap_pages"], l["heap_local_pages"],
+                l["heap_remote_pages"], l["flows_created"]))
         md.append("")
 
     with open(out, "w") as f:

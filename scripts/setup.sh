@@ -11,6 +11,9 @@ packages=(
   libjansson-dev
   # Programs the preload tests run under libctxalloc_preload.so (tests/preload/).
   python3 xz-utils coreutils
+  # The two-node guest of scripts/numa_guest.sh (meson test numa_guest; the kernel it boots
+  # is the machine's own, linux-image-amd64: without one the test skips and says so).
+  qemu-system-x86 busybox-static
 )
 
 as_root() {

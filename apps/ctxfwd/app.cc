@@ -339,6 +339,29 @@ std::string load_config(App& app) {
   return {};
 }
 
+// Where a heap's pages are (the kernel's word), as "12 of 12 pages on node 1"; a heap with
+// pages on another node than its socket is logged as an error and counted, never silent.
+std::string check_placement(App& app, const std::string& heap, int rc,
+                            const ctxalloc::dpdk::Placement& p) {
+  std::string text;
+  if (rc != 0) {
+    text = "placement not known (move_pages: " + std::string(std::strerror(-rc)) + ")";
+  } else {
+    text = std::to_string(p.local_pages) + " of " + std::to_string(p.pages) + " pages on node " +
+           std::to_string(p.node);
+    if (p.absent_pages > 0) text += ", " + std::to_string(p.absent_pages) + " not faulted in";
+    if (p.remote_pages > 0) {
+      text += ", " + std::to_string(p.remote_pages) + " on node " + std::to_string(p.remote_node);
+      log_error(heap + ": " + std::to_string(p.remote_pages) + " of its " +
+                std::to_string(p.pages) + " pages are on node " + std::to_string(p.remote_node) +
+                ", not on its socket " + std::to_string(p.node) + " (remote memory)");
+      app.heap_remote_pages += p.remote_pages;
+    }
+  }
+  app.placement += (app.placement.empty() ? "" : "; ") + heap + ": " + text;
+  return "kernel: " + text;
+}
+
 // --flow-alloc ctxalloc: the per-lcore allocators, after EAL (memzones on each socket).
 std::string set_up_ctxalloc(App& app) {
   if (app.opts.flow_alloc != FlowAllocKind::ctxalloc) return {};
@@ -348,10 +371,28 @@ std::string set_up_ctxalloc(App& app) {
   app.ctxalloc_set_up = true;
   for (const auto& st : app.lcores) {
     const ctxalloc::dpdk::LcoreFigures f = ctxalloc::dpdk::lcore_figures(st->plan.lcore);
+    ctxalloc::dpdk::Placement where;
+    const std::string placed =
+        check_placement(app, "lcore " + std::to_string(st->plan.lcore),
+                        ctxalloc::dpdk::lcore_placement(st->plan.lcore, &where), where);
+    if (f.present && where.pages > 0) {
+      st->heap_node = static_cast<int>(where.node);
+      st->heap_pages = where.pages;
+      st->heap_local_pages = where.local_pages;
+      st->heap_remote_pages = where.remote_pages;
+    }
     log_line("lcore " + std::to_string(st->plan.lcore) + ": ctxalloc heap of " +
              std::to_string(f.region_bytes >> 20) + " MiB on " +
              ctxalloc::dpdk::to_string(f.memory) + " of socket " + std::to_string(f.socket) +
-             ", flow contexts of " + std::to_string(f.context_bytes) + " B");
+             ", flow contexts of " + std::to_string(f.context_bytes) + " B; " + placed);
+  }
+  for (unsigned s = 0; s < ctxalloc::dpdk::kMaxSockets; ++s) {
+    if (!ctxalloc::dpdk::socket_figures(s).present) continue;
+    ctxalloc::dpdk::Placement where;
+    const std::string placed =
+        check_placement(app, "socket " + std::to_string(s) + "'s global heap",
+                        ctxalloc::dpdk::socket_placement(s, &where), where);
+    log_line("socket " + std::to_string(s) + ": ctxalloc global heap; " + placed);
   }
   return {};
 }

@@ -51,6 +51,11 @@ struct LcoreState {
   std::uint64_t bytes_in_use_at_stop = 0;  ///< when the loop ended, flows still live
   std::uint64_t bytes_in_use_end = 0;      ///< after every flow and record was released
   std::uint64_t flows_live_at_stop = 0;
+
+  // --flow-alloc ctxalloc: where the lcore's heap region is, by the kernel's word
+  // (ctxalloc::dpdk::lcore_placement at set-up); heap_node -1 when not asked.
+  int heap_node = -1;
+  std::uint64_t heap_pages = 0, heap_local_pages = 0, heap_remote_pages = 0;
 };
 
 /// The whole run.
@@ -61,6 +66,10 @@ struct App {
   bool eal_ready = false;
   std::uint64_t ctxalloc_bytes = 0;  ///< --flow-alloc ctxalloc: what its heaps reserve
   bool ctxalloc_set_up = false;      ///< the per-lcore allocators exist (tear down)
+  /// Pages of the ctxalloc heaps (lcores' and sockets') the kernel has on another node
+  /// than the heap's socket, found at set-up (0: every heap is on its own node).
+  std::uint64_t heap_remote_pages = 0;
+  std::string placement;  ///< one line per heap, for the summary
   Ports ports;
   std::uint32_t mbufs = 0;
   std::vector<std::unique_ptr<LcoreState>> lcores;  ///< workers, in plan order

@@ -102,6 +102,12 @@ void json_lcore(ctxgen::JsonWriter& w, const LcoreState& st, const App& app) {
   w.value("misuses", a.misuses.get());
   w.value("records", a.records.get());
   w.value("cross_lcore_frees", a.cross_lcore_frees.load(std::memory_order_relaxed));
+  if (st.heap_node >= 0) {
+    w.value("heap_node", static_cast<std::uint64_t>(st.heap_node));
+    w.value("heap_pages", st.heap_pages);
+    w.value("heap_local_pages", st.heap_local_pages);
+    w.value("heap_remote_pages", st.heap_remote_pages);
+  }
   const double secs =
       app.tsc_hz == 0 || st.stop_tsc <= st.start_tsc
           ? 0.0
@@ -258,6 +264,9 @@ void print_summary(const App& app, std::FILE* out) {
                "  cross-lcore frees %" PRIu64 "  bound %s per run\n",
                std::string(to_string(app.opts.flow_alloc)).c_str(), t.fallbacks, t.failures,
                t.misuses, t.cross_lcore_frees, bytes_text(memory_bound(app)).c_str());
+  if (!app.placement.empty())
+    std::fprintf(out, "placement  %s%s\n", app.placement.c_str(),
+                 app.heap_remote_pages > 0 ? "  (REMOTE MEMORY)" : "");
   for (const auto& st : app.lcores) {
     std::fprintf(out,
                  "lcore %-4u socket %d, %s: rx %" PRIu64 " tx %" PRIu64
@@ -332,6 +341,7 @@ std::string summary_json(const App& app) {
   w.value("memory_bound_bytes", memory_bound(app));
   w.value("bytes_in_use_start", t.bytes_in_use_start);
   w.value("bytes_in_use", t.bytes_in_use);
+  w.value("heap_remote_pages", app.heap_remote_pages);
   w.begin_array("lcores");
   for (const auto& st : app.lcores)
     json_lcore(w, *st, app);

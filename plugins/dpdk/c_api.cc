@@ -51,6 +51,17 @@ Context* to_context(ctxalloc_dpdk_flow* f) {
   return reinterpret_cast<Context*>(f);
 }
 
+int placement_to_c(int rc, const Placement& p, struct ctxalloc_dpdk_placement* out) {
+  out->node = p.node;
+  out->page_size = p.page_size;
+  out->pages = p.pages;
+  out->local_pages = p.local_pages;
+  out->remote_pages = p.remote_pages;
+  out->remote_node = p.remote_node;
+  out->absent_pages = p.absent_pages;
+  return rc;
+}
+
 }  // namespace
 
 extern "C" {
@@ -221,6 +232,20 @@ int ctxalloc_dpdk_socket_info(unsigned int socket_id, struct ctxalloc_dpdk_socke
   to_c(f.heap, &out->heap);
   out->lcores = static_cast<unsigned>(f.lcores);
   return 0;
+}
+
+int ctxalloc_dpdk_lcore_placement(unsigned int lcore_id, struct ctxalloc_dpdk_placement* out) {
+  if (out == nullptr) return -EINVAL;
+  Placement p;
+  const int rc = lcore_placement(lcore_id, &p);
+  return placement_to_c(rc, p, out);
+}
+
+int ctxalloc_dpdk_socket_placement(unsigned int socket_id, struct ctxalloc_dpdk_placement* out) {
+  if (out == nullptr) return -EINVAL;
+  Placement p;
+  const int rc = socket_placement(socket_id, &p);
+  return placement_to_c(rc, p, out);
 }
 
 }  // extern "C"

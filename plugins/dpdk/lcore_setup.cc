@@ -4,6 +4,7 @@
 #include <rte_eal.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <sys/mman.h>
 
 #include <cerrno>
@@ -13,6 +14,7 @@
 #include "ctxalloc/dpdk/lcore.h"
 #include "ctxalloc/dpdk/plugin.h"
 #include "ctxalloc/dpdk/registry.h"
+#include "ctxalloc/dpdk/system.h"
 #include "ctxalloc/sources/numa_policy.h"
 #include "detail/lcore_heaps.h"
 #include "detail/log.h"
@@ -96,6 +98,29 @@ int choose_memory(const Config& cfg, PageKind& kind) noexcept {
   return -EINVAL;
 }
 
+// What the socket has now, for a refusal: its node's free hugepages of the size asked
+// for (sysfs) and what DPDK's heap on the socket has free.
+std::string socket_memory_now(unsigned socket, std::size_t page_size) {
+  std::string s = "node " + std::to_string(socket) + ": ";
+  const SystemInfo sys = probe_system(sysfs_root());
+  const NodeInfo* n = sys.node(socket);
+  const HugepageCount* c =
+      n != nullptr ? n->pages_of(page_size != 0 ? page_size : 2 << 20) : nullptr;
+  if (n == nullptr)
+    s += "no such NUMA node";
+  else if (c == nullptr)
+    s += "no hugepages of " + format_bytes(page_size);
+  else
+    s += std::to_string(c->free) + " of " + std::to_string(c->total) + " x " +
+         format_bytes(c->page_size) + " hugepages free";
+  rte_malloc_socket_stats st{};
+  if (rte_malloc_get_socket_stats(static_cast<int>(socket), &st) == 0)
+    s += ", DPDK's heap on socket " + std::to_string(socket) + " " +
+         format_bytes(st.heap_freesz_bytes) + " free of " + format_bytes(st.heap_totalsz_bytes) +
+         " mapped";
+  return s;
+}
+
 // Reserves a region of the kind chosen; under `prefer`, hugepages that run short give
 // way to normal pages with a warning.
 int reserve_region(detail::SegmentRegion& region, const Config& cfg, PageKind kind,
@@ -119,8 +144,9 @@ int reserve_region(detail::SegmentRegion& region, const Config& cfg, PageKind ki
     rc = region.reserve(r, &why);
   }
   if (rc != 0) {
-    CTXALLOC_LOG(ERR, "%s: cannot reserve %s of %s on socket %u: %s", what,
-                 format_bytes(bytes).c_str(), detail::to_string(r.kind), socket, why);
+    CTXALLOC_LOG(ERR, "%s: cannot reserve %s of %s on socket %u: %s; %s", what,
+                 format_bytes(bytes).c_str(), detail::to_string(r.kind), socket, why,
+                 socket_memory_now(socket, r.hugepage_size).c_str());
     return rc;
   }
   SocketCounters& c = Registry::instance().socket(socket);

@@ -205,6 +205,16 @@ TEST_F(ShortChain, TheCApiMakesEntersAndReleasesFlows) {
   EXPECT_EQ(s.region_bytes, 8 * kMiB);
   ASSERT_EQ(ctxalloc_dpdk_socket_info(1, &s), 0);
   EXPECT_EQ(s.present, 0);
+  struct ctxalloc_dpdk_placement p;
+  ASSERT_EQ(ctxalloc_dpdk_lcore_placement(kWorker, &p), 0);
+  EXPECT_EQ(p.pages * p.page_size, 4 * kMiB);
+  EXPECT_EQ(p.local_pages + p.absent_pages + p.remote_pages, p.pages);
+  EXPECT_EQ(p.remote_pages, 0u);
+  ASSERT_EQ(ctxalloc_dpdk_socket_placement(0, &p), 0);
+  EXPECT_EQ(p.pages * p.page_size, 8 * kMiB);
+  EXPECT_EQ(ctxalloc_dpdk_socket_placement(1, &p), -ENODEV);
+  EXPECT_EQ(p.pages, 0u);
+  EXPECT_EQ(ctxalloc_dpdk_lcore_placement(0, nullptr), -EINVAL);
 }
 
 // A thread registered with EAL after set-up (rte_thread_register) gets a heap from the

@@ -134,6 +134,36 @@ TEST_F(PerLcore, EachLcoresHeapIsOnItsSocketsMemory) {
   ctxalloc::deallocate(on_main);
 }
 
+// lcore_placement / socket_placement: every page of each region queried, all on the
+// heap's own node here (normal pages, faulted in at set-up); what has no heap is -ENODEV.
+TEST_F(PerLcore, PlacementCountsEveryPageOfEachRegionOnItsNode) {
+  for (unsigned l : {0U, kWorker}) {
+    Placement p;
+    ASSERT_EQ(lcore_placement(l, &p), 0) << "lcore " << l;
+    const LcoreFigures f = lcore_figures(l);
+    EXPECT_EQ(p.node, f.socket);
+    EXPECT_EQ(p.page_size, f.page_size);
+    EXPECT_EQ(p.pages, f.region_bytes / f.page_size) << "lcore " << l;
+    EXPECT_EQ(p.local_pages + p.remote_pages + p.absent_pages, p.pages);
+    EXPECT_EQ(p.remote_pages, 0u);
+    EXPECT_EQ(p.remote_node, -1);
+    if (numa_supported()) {
+      EXPECT_EQ(p.local_pages, p.pages) << "lcore " << l;
+    }
+  }
+  Placement s;
+  ASSERT_EQ(socket_placement(0, &s), 0);
+  EXPECT_EQ(s.pages, socket_figures(0).region_bytes / socket_figures(0).page_size);
+  EXPECT_EQ(s.remote_pages, 0u);
+  Placement none;
+  none.pages = 7;
+  EXPECT_EQ(lcore_placement(kMaxLcores - 1, &none), -ENODEV);
+  EXPECT_EQ(none.pages, 0u);
+  EXPECT_EQ(socket_placement(1, &none), -ENODEV);
+  EXPECT_EQ(socket_placement(kMaxSockets + 3, &none), -ENODEV);
+  EXPECT_EQ(lcore_placement(0, nullptr), -EINVAL);
+}
+
 TEST_F(PerLcore, WorkerAllocationsAreServedByItsThreadHeap) {
   const LcoreFigures main_before = lcore_figures(0);
   const SocketFigures global_before = socket_figures(0);

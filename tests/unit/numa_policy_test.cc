@@ -215,6 +215,11 @@ TEST(MemoryMapSourceNuma, PopulatedPagesOfABoundBlockAreOnTheBoundNode) {
   MemoryMapSource lazy;
   const Block l = lazy.obtain(64 * 1024);
   EXPECT_EQ(numa_node_of(l.ptr), -ENOENT) << "not faulted in: no node yet";
+  // Nothing mapped: -EFAULT, on kernels that say -EFAULT for untouched pages too.
+  void* hole = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(hole, MAP_FAILED);
+  ASSERT_EQ(munmap(hole, 4096), 0);
+  EXPECT_EQ(numa_node_of(hole), -EFAULT);
 }
 
 TEST(MemoryMapSourceNuma, StrictAndMoveApplyToMemoryThatAlreadyHasPages) {

@@ -134,13 +134,13 @@ TEST(ThreadHeap, SpillsAreCountedByTheMemoryTheyLandOn) {
   GlobalHeap global(global_segs);
   ThreadHeap h(thread_segs, global);
   std::vector<void*> spilled;
-  bool from_global = false;
+  SpillFrom from = SpillFrom::thread;
   // 512 KiB blocks: fewer than eight fit in one segment, so the thread runs out first.
   for (int i = 0; i < 12; ++i) {
-    const Block b = h.allocate_spill(Layout{512 << 10, 16}, &from_global);
+    const Block b = h.allocate_spill(Layout{512 << 10, 16}, &from);
     ASSERT_TRUE(b) << i;
-    EXPECT_EQ(from_global, SegmentMap::lookup(b.ptr) != nullptr &&
-                               SegmentChain::source_of_single(b.ptr) == &global_segs);
+    EXPECT_EQ(from == SpillFrom::global, SegmentMap::lookup(b.ptr) != nullptr &&
+                                             SegmentChain::source_of_single(b.ptr) == &global_segs);
     spilled.push_back(b.ptr);
   }
   ThreadHeapStats st = h.stats();
@@ -150,11 +150,11 @@ TEST(ThreadHeap, SpillsAreCountedByTheMemoryTheyLandOn) {
   // Both sources spent (three segments hold about 21 such blocks): spills then fail,
   // each counted once.
   for (int i = 0; i < 16; ++i) {
-    const Block b = h.allocate_spill(Layout{512 << 10, 16}, &from_global);
+    const Block b = h.allocate_spill(Layout{512 << 10, 16}, &from);
     if (b.ptr == nullptr) break;
     spilled.push_back(b.ptr);
   }
-  EXPECT_FALSE(h.allocate_spill(Layout{512 << 10, 16}, &from_global));
+  EXPECT_FALSE(h.allocate_spill(Layout{512 << 10, 16}, &from));
   st = h.stats();
   EXPECT_GE(st.context_spill_failures, 1u);
   for (void* p : spilled)
@@ -173,10 +173,10 @@ TEST(ThreadHeap, FallbackTiersCutTheChainShort) {
   {
     ThreadHeap h(thread_segs, global);
     h.set_fallback_tiers(FallbackTiers{false, true});
-    bool from_global = false;
-    const Block b = h.allocate_spill(Layout{1000, 16}, &from_global);
+    SpillFrom from = SpillFrom::thread;
+    const Block b = h.allocate_spill(Layout{1000, 16}, &from);
     ASSERT_TRUE(b);
-    EXPECT_TRUE(from_global);
+    EXPECT_EQ(from, SpillFrom::global);
     EXPECT_EQ(SegmentChain::source_of_single(b.ptr), &global_segs);
     EXPECT_EQ(h.stats().context_spills_thread, 0u);
     EXPECT_EQ(h.stats().context_spills_global, 1u);
@@ -198,8 +198,8 @@ TEST(ThreadHeap, FallbackTiersCutTheChainShort) {
     EXPECT_EQ(h.stats().refused, 2u);
     EXPECT_EQ(global.stats().allocations, 0u);
     // The tree holds both segments: a spill finds no thread memory and may not go global.
-    bool from_global = true;
-    EXPECT_FALSE(h.allocate_spill(Layout{1000, 16}, &from_global));
+    SpillFrom from = SpillFrom::global;
+    EXPECT_FALSE(h.allocate_spill(Layout{1000, 16}, &from));
     EXPECT_EQ(h.stats().context_spill_failures, 1u);
     EXPECT_EQ(global_segs.bytes_out(), 0u);
     for (Block b : blocks)

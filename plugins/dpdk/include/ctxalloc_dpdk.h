@@ -240,6 +240,23 @@ struct ctxalloc_dpdk_socket_info {
 /** @return 0, or -EINVAL (socket_id >= 32 or out NULL); present is 0 without a heap. */
 int ctxalloc_dpdk_socket_info(unsigned int socket_id, struct ctxalloc_dpdk_socket_info* out);
 
+/** Where a heap's pages are, by the kernel's word (move_pages status query per page). */
+struct ctxalloc_dpdk_placement {
+  unsigned int node;     /**< the node the heap belongs on (its socket) */
+  uint64_t page_size;    /**< the stride of the query */
+  uint64_t pages;        /**< pages in the heap's region */
+  uint64_t local_pages;  /**< on node */
+  uint64_t remote_pages; /**< on another node */
+  int remote_node;       /**< the first such node, -1 when none */
+  uint64_t absent_pages; /**< not faulted in */
+};
+
+/** An lcore's heap region. @return 0; -ENODEV (no heap); -EINVAL (out NULL); -ENOSYS
+ *  (no NUMA in the kernel). */
+int ctxalloc_dpdk_lcore_placement(unsigned int lcore_id, struct ctxalloc_dpdk_placement* out);
+/** A socket's global heap region. @return as ctxalloc_dpdk_lcore_placement. */
+int ctxalloc_dpdk_socket_placement(unsigned int socket_id, struct ctxalloc_dpdk_placement* out);
+
 #ifdef __cplusplus
 }
 #endif

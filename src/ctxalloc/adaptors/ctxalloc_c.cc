@@ -235,6 +235,8 @@ const char* context_name(ContextKind k) noexcept {
       return "context(bitset)";
     case ContextKind::tree:
       return "context(tree)";
+    case ContextKind::growing:
+      return "context(growing)";
     case ContextKind::none:
       break;
   }

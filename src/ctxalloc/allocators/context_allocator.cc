@@ -47,6 +47,8 @@ const char* to_string(ContextKind k) noexcept {
       return "tree";
     case ContextKind::none:
       return "none";
+    case ContextKind::growing:
+      return "growing";
   }
   return "unknown kind";
 }
@@ -114,6 +116,7 @@ ContextAllocator::ConfigError ContextAllocator::validate(Lifetime lifetime, Bloc
                  : ConfigError::none;
     }
     case ContextKind::none:
+    case ContextKind::growing:  // not a ContextAllocator kind
       break;
   }
   return ConfigError::bad_lifetime;
@@ -270,6 +273,7 @@ CheckResult ContextAllocator::check_own() const {
       break;
     }
     case ContextKind::none:
+    case ContextKind::growing:
       break;  // excluded above
   }
   const Stats r = retired_.snapshot();

@@ -42,11 +42,13 @@ enum class Lifetime : std::uint8_t {
 };
 
 /// The allocator a context runs (none: the configuration was refused, nothing is served).
-enum class ContextKind : std::uint8_t { bump, bitset, tree, none };
+/// `growing` is not a ContextAllocator kind: it names the switchable layer's growing
+/// (chunked) contexts (switchable/growing_context.h), so that Context::kind() covers all.
+enum class ContextKind : std::uint8_t { bump, bitset, tree, none, growing };
 
 /// "short_lived", "medium", "long_lived".
 const char* to_string(Lifetime l) noexcept;
-/// "bump", "bitset", "tree", "none".
+/// "bump", "bitset", "tree", "none", "growing".
 const char* to_string(ContextKind k) noexcept;
 
 /// The allocator kind of a lifetime (short -> bump, medium -> bit set, long -> tree).

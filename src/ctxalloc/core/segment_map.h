@@ -27,6 +27,7 @@ enum class OwnerKind : std::uint8_t {
   global_heap,    ///< the lockable global heap
   large,          ///< one mapping per allocation (MemoryMapAllocator)
   region,         ///< a caller-supplied region (RegionSource, DPDK memzones)
+  flow_chunk,     ///< chunks of growing (flow) contexts: the segment's own record (FlowChunks)
 };
 
 /// The record a segment's slots point to. Owners embed it (often at the segment's start)

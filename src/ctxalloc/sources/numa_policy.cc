@@ -2,6 +2,8 @@
 
 #include <numa.h>
 #include <numaif.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <bit>
 #include <cerrno>
@@ -334,7 +336,15 @@ int numa_node_of(const void* addr) noexcept {
   void* pages[1] = {const_cast<void*>(addr)};
   int status[1] = {-ENOENT};
   if (::move_pages(0, 1, pages, nullptr, status, 0) != 0) return -errno;
-  return status[0];
+  if (status[0] != -EFAULT) return status[0];
+  // Older kernels (Debian 12's 6.1) report an anonymous page never touched as -EFAULT,
+  // like an address with no mapping; newer ones (6.18) say -ENOENT. mincore tells the two
+  // apart (ENOMEM: nothing mapped there), so callers get one answer on every kernel.
+  const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto start = reinterpret_cast<std::uintptr_t>(addr) & ~(page - 1);
+  unsigned char resident = 0;
+  if (::mincore(reinterpret_cast<void*>(start), page, &resident) == 0) return -ENOENT;
+  return -EFAULT;
 }
 
 }  // namespace ctxalloc

@@ -8,21 +8,217 @@
 
 namespace ctxalloc {
 
-std::size_t Context::header_bytes() noexcept {
-  return align_up(sizeof(Context), 64);
+// ------------------------------------------------------------------ spilled blocks
+
+Block Context::spill_into(ThreadHeap* heap, SpillHeader* list, Context* owner, Layout layout,
+                          SpillFrom* from) noexcept {
+  // [spill block start ... padding][SpillHeader][caller's bytes]: the caller's bytes
+  // aligned as asked, the header right before them.
+  const std::size_t align =
+      layout.align < alignof(SpillHeader) ? alignof(SpillHeader) : layout.align;
+  const std::size_t front = align_up(sizeof(SpillHeader), align);
+  if (layout.size > SIZE_MAX - front) return Block{};
+  const Block s = heap->allocate_spill(Layout{layout.size + front, align}, from);
+  if (s.ptr == nullptr) return Block{};
+  std::byte* user = s.ptr + front;
+  SpillHeader* h = spill_header(user);
+  h->context = owner;
+  h->offset = static_cast<std::uint32_t>(front);
+  h->magic = kSpillMagic;
+  h->next = list->next;
+  h->prev = list;
+  list->next->prev = h;
+  list->next = h;
+  return Block{user, s.size - front};
 }
 
-Context::Context(Lifetime lifetime, ContextArena* arena, ThreadHeap* heap, Block region,
-                 const ContextOptions& options) noexcept
-    : arena_(arena), heap_(heap), alloc_(lifetime, region, options) {
+std::size_t Context::unspill(ThreadHeap* heap, SpillHeader* h) noexcept {
+  h->prev->next = h->next;
+  h->next->prev = h->prev;
+  h->magic = 0;
+  std::byte* start = reinterpret_cast<std::byte*>(h + 1) - h->offset;
+  const std::size_t usable = heap->spill_size(start) - h->offset;
+  heap->free_spill(start);
+  return usable;
+}
+
+// ------------------------------------------------------------------ dispatch
+
+Context* Context::create(Lifetime lifetime, std::size_t bytes,
+                         const ContextOptions& options) noexcept {
+  return FixedContext::create(lifetime, bytes, options);
+}
+
+Context* Context::create_growing() noexcept {
+  ThreadHeap* heap = current_thread_heap();
+  if (heap == nullptr) return nullptr;
+  return GrowingContext::create(heap->flow_chunks());
+}
+
+Context* Context::create_child() noexcept {
+  if (form_ != ContextForm::growing) {
+    report_misuse(Misuse::bad_argument, "context", "create_child", this);
+    return nullptr;
+  }
+  return as_growing().create_child();
+}
+
+void Context::release_all() noexcept {
+  if (form_ == ContextForm::growing) {
+    as_growing().release();
+  } else {
+    as_fixed().release_all();
+  }
+}
+
+void Context::release() noexcept {
+  if (live() && heap() == detail::t_state.heap && live_blocks() != 0)
+    report_misuse(Misuse::live_on_release, "context", "release", this);
+  release_all();
+}
+
+void Context::reset() noexcept {
+  if (form_ == ContextForm::growing) {
+    as_growing().reset();
+  } else {
+    as_fixed().reset();
+  }
+}
+
+ContextStats Context::stats() const noexcept {
+  return form_ == ContextForm::growing ? as_growing().stats() : as_fixed().stats();
+}
+
+std::uint64_t Context::spill_count() const noexcept {
+  if (form_ != ContextForm::growing) return as_fixed().spill_count();
+  return 0;  // growing contexts count their spills in their pool (one figure per lcore)
+}
+
+std::uint64_t Context::spill_failure_count() const noexcept {
+  if (form_ != ContextForm::growing) return as_fixed().spill_failure_count();
+  return 0;
+}
+
+CheckResult Context::check_invariants() const {
+  return form_ == ContextForm::growing ? as_growing().check_invariants()
+                                       : as_fixed().check_invariants();
+}
+
+Lifetime Context::lifetime() const noexcept {
+  return form_ == ContextForm::growing ? Lifetime::long_lived : as_fixed().lifetime();
+}
+
+ContextKind Context::kind() const noexcept {
+  return form_ == ContextForm::growing ? ContextKind::growing : as_fixed().kind();
+}
+
+std::size_t Context::bytes() const noexcept {
+  return form_ == ContextForm::growing ? as_growing().held() : as_fixed().bytes();
+}
+
+std::uint64_t Context::live_blocks() const noexcept {
+  return form_ == ContextForm::growing ? as_growing().live_blocks() : as_fixed().live_blocks();
+}
+
+Context* Context::of(const void* p, const OwnerTag* tag) noexcept {
+  if (tag->kind == OwnerKind::flow_chunk) return GrowingContext::owner_of(p, tag);
+  return FixedContext::of(p, tag);
+}
+
+void Context::free_local(void* p, const OwnerTag* tag) noexcept {
+  switch (tag->kind) {
+    case OwnerKind::spill: {
+      SpillHeader* h = spill_header(p);
+      if (h->magic != kSpillMagic || !h->context->live()) {
+        report_misuse(Misuse::double_free, "context", "deallocate", p);
+        return;
+      }
+      if (h->context->growing()) {
+        h->context->as_growing().free(p, 0);
+      } else {
+        h->context->as_fixed().free_spilled(h);
+      }
+      return;
+    }
+    case OwnerKind::flow_chunk: {
+      GrowingContext* g = GrowingContext::owner_of(p, tag);
+      if (g == nullptr) {
+        report_misuse(Misuse::released_context, "context", "deallocate", p);
+        return;
+      }
+      g->free(p, 0);
+      return;
+    }
+    default:
+      FixedContext::free_in_arena(p, static_cast<const ContextArena*>(tag->owner));
+      return;
+  }
+}
+
+void Context::free_owned(void* p, const OwnerTag* tag) noexcept {
+  ThreadHeap* owner;
+  if (tag->kind == OwnerKind::context_arena) {
+    const auto* arena = static_cast<const ContextArena*>(tag->owner);
+    if (arena->heap() == detail::t_state.heap) [[likely]]
+      return FixedContext::free_in_arena(p, arena);
+    owner = arena->heap();
+  } else if (tag->kind == OwnerKind::flow_chunk) {
+    owner = FlowChunks::of_tag(tag)->heap();
+  } else {
+    owner = ThreadHeap::of_tag(tag);
+  }
+  if (owner == detail::t_state.heap) {
+    free_local(p, tag);
+  } else {
+    detail::free_remote_other(owner, p);
+  }
+}
+
+std::size_t Context::usable_size(const void* p, const OwnerTag* tag) noexcept {
+  if (tag->kind == OwnerKind::flow_chunk) {
+    const GrowingContext* g = GrowingContext::owner_of(p, tag);
+    return g == nullptr ? 0 : g->usable(p);
+  }
+  return FixedContext::usable_size(p, tag);
+}
+
+void* Context::reallocate(void* p, const OwnerTag* tag, Layout layout) noexcept {
+  GrowingContext* g = nullptr;
+  if (tag->kind == OwnerKind::flow_chunk) {
+    g = GrowingContext::owner_of(p, tag);
+    if (g == nullptr) {
+      report_misuse(Misuse::released_context, "context", "reallocate", p);
+      return nullptr;
+    }
+  } else if (tag->kind == OwnerKind::spill) {
+    const SpillHeader* h = spill_header(p);
+    if (h->magic == kSpillMagic && h->context->growing()) g = &h->context->as_growing();
+  }
+  if (g == nullptr) return FixedContext::reallocate(p, tag, layout);
+  if (g->heap() != detail::t_state.heap) {
+    report_misuse(Misuse::wrong_thread, "context", "reallocate", p);
+    return nullptr;
+  }
+  return g->resize(p, layout, Move::allowed).ptr;
+}
+
+// ------------------------------------------------------------------ fixed contexts
+
+std::size_t FixedContext::header_bytes() noexcept {
+  return align_up(sizeof(FixedContext), 64);
+}
+
+FixedContext::FixedContext(Lifetime lifetime, ContextArena* arena, ThreadHeap* heap, Block region,
+                           const ContextOptions& options) noexcept
+    : Context(ContextForm::fixed), arena_(arena), heap_(heap), alloc_(lifetime, region, options) {
   spilled_.prev = spilled_.next = &spilled_;
   spilled_.context = this;
   spilled_.offset = 0;
   spilled_.magic = kSpillMagic;
 }
 
-Context* Context::create(Lifetime lifetime, std::size_t bytes,
-                         const ContextOptions& options) noexcept {
+FixedContext* FixedContext::create(Lifetime lifetime, std::size_t bytes,
+                                   const ContextOptions& options) noexcept {
   ThreadHeap* heap = current_thread_heap();
   if (heap == nullptr) return nullptr;
   ContextArena* arena = heap->context_arena(bytes);
@@ -37,7 +233,7 @@ Context* Context::create(Lifetime lifetime, std::size_t bytes,
   // The ContextAllocator validates its configuration once, here (a refused one is
   // reported as bad_argument by its constructor): validating first as well cost a flow
   // ~60 instructions, 4% of its whole lifecycle.
-  Context* c = new (b.ptr) Context(lifetime, arena, heap, region, options);
+  auto* c = new (b.ptr) FixedContext(lifetime, arena, heap, region, options);
   if (c->alloc_.config_error() != ContextAllocator::ConfigError::none) [[unlikely]] {
     c->alloc_.~ContextAllocator();
     arena->release(b);
@@ -46,81 +242,57 @@ Context* Context::create(Lifetime lifetime, std::size_t bytes,
   return c;
 }
 
-std::size_t Context::bytes() const noexcept {
+std::size_t FixedContext::bytes() const noexcept {
   return arena_->block_bytes();
 }
 
-std::uint64_t Context::live_blocks() const noexcept {
+std::uint64_t FixedContext::live_blocks() const noexcept {
   return alloc_.stats().live_blocks() + spilled_live_.get();
 }
 
-Block Context::allocate_slow(Layout layout) noexcept {
+Block FixedContext::allocate_slow(Layout layout) noexcept {
   const Block b = alloc_.allocate(layout);
   if (b.ptr != nullptr) [[likely]]
     return b;
   return spill(layout);
 }
 
-Block Context::spill(Layout layout) noexcept {
+Block FixedContext::spill(Layout layout) noexcept {
   if (!layout.valid()) return alloc_.allocate(layout);  // counted there
   // Size 0 gets here only with an alignment the context's allocator could not meet (the
   // sentinel serves the others): like everywhere else, a real one-byte block.
   if (layout.size == 0) layout.size = 1;
-  // [spill block start ... padding][SpillHeader][caller's bytes]: the caller's bytes
-  // aligned as asked, the header right before them.
-  const std::size_t align =
-      layout.align < alignof(SpillHeader) ? alignof(SpillHeader) : layout.align;
-  const std::size_t front = align_up(sizeof(SpillHeader), align);
-  if (layout.size > SIZE_MAX - front) {
+  SpillFrom from = SpillFrom::thread;
+  const Block b = spill_into(heap_, &spilled_, this, layout, &from);
+  if (b.ptr == nullptr) {
     spill_failures_.add(1);
     return Block{};
   }
-  bool from_global = false;
-  const Block s = heap_->allocate_spill(Layout{layout.size + front, align}, &from_global);
-  if (s.ptr == nullptr) {
-    spill_failures_.add(1);
-    return Block{};
-  }
-  std::byte* user = s.ptr + front;
-  SpillHeader* h = spill_header(user);
-  h->context = this;
-  h->offset = static_cast<std::uint32_t>(front);
-  h->magic = kSpillMagic;
-  h->next = spilled_.next;
-  h->prev = &spilled_;
-  spilled_.next->prev = h;
-  spilled_.next = h;
   spills_.add(1);
-  if (from_global) spills_to_global_.add(1);
+  if (from == SpillFrom::global) spills_to_global_.add(1);
   spilled_live_.add(1);
-  const std::size_t usable = s.size - front;
-  spilled_bytes_.add(usable);
-  return Block{user, usable};
+  spilled_bytes_.add(b.size);
+  return b;
 }
 
-void Context::free_spilled(SpillHeader* h) noexcept {
-  h->prev->next = h->next;
-  h->next->prev = h->prev;
-  h->magic = 0;
-  std::byte* start = reinterpret_cast<std::byte*>(h + 1) - h->offset;
-  const std::size_t usable = heap_->spill_size(start) - h->offset;
+void FixedContext::free_spilled(SpillHeader* h) noexcept {
+  const std::size_t usable = unspill(heap_, h);
   spilled_live_.sub(1);
   spilled_bytes_.sub(usable);
-  heap_->free_spill(start);
 }
 
-Context* Context::of(const void* p, const OwnerTag* tag) noexcept {
+FixedContext* FixedContext::of(const void* p, const OwnerTag* tag) noexcept {
   const auto* arena = static_cast<const ContextArena*>(tag->owner);
-  auto* c =
-      reinterpret_cast<Context*>(reinterpret_cast<std::uintptr_t>(p) & ~(arena->block_bytes() - 1));
+  auto* c = reinterpret_cast<FixedContext*>(reinterpret_cast<std::uintptr_t>(p) &
+                                            ~(arena->block_bytes() - 1));
   // A released block is back in the arena, which poisons it under ASan: released.
   if (detail::is_poisoned(&c->magic_, sizeof c->magic_)) return nullptr;
   return c->magic_ == kLive ? c : nullptr;
 }
 
-void Context::free_in_arena(void* p, const ContextArena* arena) noexcept {
-  auto* c =
-      reinterpret_cast<Context*>(reinterpret_cast<std::uintptr_t>(p) & ~(arena->block_bytes() - 1));
+void FixedContext::free_in_arena(void* p, const ContextArena* arena) noexcept {
+  auto* c = reinterpret_cast<FixedContext*>(reinterpret_cast<std::uintptr_t>(p) &
+                                            ~(arena->block_bytes() - 1));
   if (detail::is_poisoned(&c->magic_, sizeof c->magic_) || c->magic_ != kLive) [[unlikely]] {
     report_misuse(Misuse::released_context, "context", "deallocate", p);
     return;
@@ -132,47 +304,19 @@ void Context::free_in_arena(void* p, const ContextArena* arena) noexcept {
   c->alloc_.deallocate(Block{static_cast<std::byte*>(p), 0}, 1);
 }
 
-void Context::free_local(void* p, const OwnerTag* tag) noexcept {
-  if (tag->kind == OwnerKind::spill) {
-    SpillHeader* h = spill_header(p);
-    if (h->magic != kSpillMagic || h->context->magic_ != kLive) {
-      report_misuse(Misuse::double_free, "context", "deallocate", p);
-      return;
-    }
-    h->context->free_spilled(h);
-    return;
-  }
-  free_in_arena(p, static_cast<const ContextArena*>(tag->owner));
-}
-
-void Context::free_owned(void* p, const OwnerTag* tag) noexcept {
-  if (tag->kind == OwnerKind::context_arena) {
-    const auto* arena = static_cast<const ContextArena*>(tag->owner);
-    if (arena->heap() == detail::t_state.heap) [[likely]]
-      return free_in_arena(p, arena);
-    return detail::free_remote_other(arena->heap(), p);
-  }
-  ThreadHeap* owner = ThreadHeap::of_tag(tag);
-  if (owner == detail::t_state.heap) {
-    free_local(p, tag);
-  } else {
-    detail::free_remote_other(owner, p);
-  }
-}
-
-std::size_t Context::usable_size(const void* p, const OwnerTag* tag) noexcept {
+std::size_t FixedContext::usable_size(const void* p, const OwnerTag* tag) noexcept {
   if (tag->kind == OwnerKind::spill) {
     const SpillHeader* h = spill_header(p);
     if (h->magic != kSpillMagic) return 0;
     const std::byte* start = reinterpret_cast<const std::byte*>(p) - h->offset;
-    const std::size_t s = h->context->heap_->spill_size(start);
+    const std::size_t s = h->context->heap()->spill_size(start);
     return s > h->offset ? s - h->offset : 0;
   }
-  const Context* c = of(p, tag);
+  const FixedContext* c = of(p, tag);
   return c == nullptr ? 0 : c->alloc_.allocated_size(p);
 }
 
-void* Context::reallocate(void* p, const OwnerTag* tag, Layout layout) noexcept {
+void* FixedContext::reallocate(void* p, const OwnerTag* tag, Layout layout) noexcept {
   layout = linkable(layout);
   if (tag->kind == OwnerKind::context_arena && of(p, tag) == nullptr) {
     report_misuse(Misuse::released_context, "context", "reallocate", p);  // not a double free
@@ -184,7 +328,7 @@ void* Context::reallocate(void* p, const OwnerTag* tag, Layout layout) noexcept 
   // switchable fuzzer: reallocate() of such a block was reported as a double free.
   bool recorded = true;
   if (have == 0 && tag->kind == OwnerKind::context_arena) {
-    if (const Context* owner = of(p, tag))
+    if (const FixedContext* owner = of(p, tag))
       have = detail::addressable_prefix(p, owner->alloc_.bump_extent(p));
     recorded = false;
   }
@@ -192,7 +336,8 @@ void* Context::reallocate(void* p, const OwnerTag* tag, Layout layout) noexcept 
     report_misuse(Misuse::double_free, "context", "reallocate", p);
     return nullptr;
   }
-  Context* c = tag->kind == OwnerKind::spill ? spill_header(p)->context : of(p, tag);
+  FixedContext* c =
+      tag->kind == OwnerKind::spill ? &spill_header(p)->context->as_fixed() : of(p, tag);
   if (!c->owned_by_this_thread()) {
     report_misuse(Misuse::wrong_thread, "context", "reallocate", p);
     return nullptr;
@@ -210,7 +355,7 @@ void* Context::reallocate(void* p, const OwnerTag* tag, Layout layout) noexcept 
   return fresh.ptr;
 }
 
-void Context::release_block() noexcept {
+void FixedContext::release_block() noexcept {
   while (spilled_.next != &spilled_)
     free_spilled(spilled_.next);
   ContextArena* arena = arena_;
@@ -220,7 +365,7 @@ void Context::release_block() noexcept {
   arena->release(b);
 }
 
-void Context::release_all() noexcept {
+void FixedContext::release_all() noexcept {
   if (magic_ != kLive) {
     report_misuse(Misuse::released_context, "context", "release", this);
     return;
@@ -232,14 +377,18 @@ void Context::release_all() noexcept {
   release_block();
 }
 
-void Context::release() noexcept {
-  if (magic_ == kLive && owned_by_this_thread() && live_blocks() != 0) {
-    report_misuse(Misuse::live_on_release, "context", "release", this);
+void FixedContext::reset() noexcept {
+  if (magic_ != kLive || !owned_by_this_thread()) {
+    report_misuse(magic_ != kLive ? Misuse::released_context : Misuse::wrong_thread, "context",
+                  "reset", this);
+    return;
   }
-  release_all();
+  while (spilled_.next != &spilled_)
+    free_spilled(spilled_.next);
+  alloc_.reset();
 }
 
-ContextStats Context::stats() const noexcept {
+ContextStats FixedContext::stats() const noexcept {
   ContextStats s;
   s.local = alloc_.stats();
   s.spills = spills_.get();
@@ -250,8 +399,9 @@ ContextStats Context::stats() const noexcept {
   return s;
 }
 
-CheckResult Context::check_invariants() const {
+CheckResult FixedContext::check_invariants() const {
   CTXALLOC_INVARIANT(magic_ == kLive, "context ", this, ": not live");
+  CTXALLOC_INVARIANT(form_ == ContextForm::fixed, "context ", this, ": form byte corrupt");
   CTXALLOC_INVARIANT(is_aligned(this, arena_->block_bytes()), "context ", this,
                      " not at the start of its block");
   if (CheckResult r = alloc_.check_invariants(); !r) return check_fail("context: ", r.error());

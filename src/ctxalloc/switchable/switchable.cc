@@ -539,6 +539,7 @@ void deallocate_slow(void* p, std::size_t size, const OwnerTag* tag) noexcept {
       return;
     case OwnerKind::context_arena:
     case OwnerKind::spill:
+    case OwnerKind::flow_chunk:
       Context::free_owned(p, tag);
       return;
     case OwnerKind::region:
@@ -570,6 +571,7 @@ std::size_t usable_size(const void* p) noexcept {
       return static_cast<GlobalHeap*>(tag->owner)->allocated_size(p);
     case OwnerKind::context_arena:
     case OwnerKind::spill:
+    case OwnerKind::flow_chunk:
       return Context::usable_size(p, tag);
     case OwnerKind::region:
       break;
@@ -606,7 +608,8 @@ void* reallocate(void* p, std::size_t size, std::size_t align) noexcept {
                          : g->shrink(old, layout, Move::allowed))
         .ptr;
   }
-  if (tag->kind == OwnerKind::context_arena || tag->kind == OwnerKind::spill) {
+  if (tag->kind == OwnerKind::context_arena || tag->kind == OwnerKind::spill ||
+      tag->kind == OwnerKind::flow_chunk) {
     return Context::reallocate(p, tag, layout);
   }
   // Another thread's block: move it into the current allocator.

@@ -24,6 +24,7 @@ ThreadHeap::ThreadHeap(SegmentSource& segments, GlobalHeap& global) noexcept
       medium_chunks_(segments, &medium_tag_.tag),
       spill_tag_{OwnerTag{OwnerKind::spill, &spill_}, this},
       spill_chunks_(segments, &spill_tag_.tag),
+      flows_(this, segments),
       segments_(segments),
       global_(global) {
   small_.set_user(this);
@@ -153,18 +154,25 @@ Block ThreadHeap::resize(void* p, const OwnerTag* tag, Layout new_layout, Move m
   return fresh;
 }
 
-Block ThreadHeap::allocate_spill(Layout layout, bool* from_global) noexcept {
+Block ThreadHeap::allocate_spill(Layout layout, SpillFrom* from) noexcept {
   Block b = spill_block(layout);
+  if (b.ptr == nullptr) {
+    spill_failures_.add(1);
+    return b;
+  }
   // Spill chunks are one segment each, so the chunk (and the source it came from) is
   // found by masking: a later spill into a chunk of the global heap's memory counts as
   // global too, not only the spill that brought the chunk in.
-  *from_global = b.ptr != nullptr && SegmentChain::source_of_single(b.ptr) != &segments_;
-  if (b.ptr == nullptr) {
-    spill_failures_.add(1);
-  } else if (*from_global) {
-    spills_global_.add(1);
-  } else {
+  const SegmentSource* src = SegmentChain::source_of_single(b.ptr);
+  if (context_source_ != nullptr && src == context_source_) {
+    *from = SpillFrom::own;
+    spills_own_.add(1);
+  } else if (src == &segments_) {
+    *from = SpillFrom::thread;
     spills_thread_.add(1);
+  } else {
+    *from = SpillFrom::global;
+    spills_global_.add(1);
   }
   return b;
 }
@@ -172,7 +180,8 @@ Block ThreadHeap::allocate_spill(Layout layout, bool* from_global) noexcept {
 Block ThreadHeap::spill_block(Layout layout) noexcept {
   Block b = spill_.allocate(layout);
   if (b.ptr != nullptr || layout.size > spill_.config().max_class()) return b;
-  Block region = tiers_.thread ? spill_chunks_.add(1) : Block{};
+  Block region = context_source_ != nullptr ? spill_chunks_.add(1, context_source_) : Block{};
+  if (region.ptr == nullptr && tiers_.thread) region = spill_chunks_.add(1);
   if (region.ptr == nullptr && tiers_.global) {
     // The thread's own budget is spent: the global heap's memory, still tracked here.
     region = spill_chunks_.add(1, &global_.segments());
@@ -199,7 +208,8 @@ void ThreadHeap::free_other(void* p) noexcept {
   if (tag == &medium_tag_.tag) {
     medium_.deallocate(Block{static_cast<std::byte*>(p), 0}, 1);
   } else if (tag != nullptr &&
-             (tag->kind == OwnerKind::context_arena || tag->kind == OwnerKind::spill)) {
+             (tag->kind == OwnerKind::context_arena || tag->kind == OwnerKind::spill ||
+              tag->kind == OwnerKind::flow_chunk)) {
     Context::free_local(p, tag);
   } else {
     misuses_.add(1);
@@ -271,7 +281,13 @@ void ThreadHeap::adopt() noexcept {
   abandoned_.store(false, std::memory_order_release);
 }
 
+std::size_t ThreadHeap::live_contexts() const noexcept {
+  const FlowChunks::Figures f = flows_.figures();
+  return arenas_.live_blocks() + f.contexts_live;
+}
+
 void ThreadHeap::trim() noexcept {
+  flows_.trim();
   small_.trim();
   return_free_medium_segments(0);
   while (spill_.free_region_count() > 0) {
@@ -297,7 +313,8 @@ ThreadHeapStats ThreadHeap::stats() const noexcept {
   s.small_segments = small_.segments();
   s.spill = spill_.stats();
   s.spill_segments = spill_chunks_.count();
-  s.contexts_live = arenas_.live_blocks();
+  s.contexts_live = live_contexts();
+  s.context_blocks_own = spills_own_.get();
   s.context_spills_thread = spills_thread_.get();
   s.context_spills_global = spills_global_.get();
   s.context_spill_failures = spill_failures_.get();
@@ -328,6 +345,7 @@ CheckResult ThreadHeap::check_invariants() const {
     return r;
   }
   if (CheckResult r = arenas_.check_invariants(); !r) return check_fail("thread_heap: ", r.error());
+  if (CheckResult r = flows_.check_invariants(); !r) return check_fail("thread_heap: ", r.error());
   return CheckResult::ok();
 }
 

@@ -21,6 +21,7 @@
 #include "ctxalloc/core/allocator.h"
 #include "ctxalloc/core/segment_map.h"
 #include "ctxalloc/switchable/context_arena.h"
+#include "ctxalloc/switchable/flow_chunks.h"
 #include "ctxalloc/switchable/global_heap.h"
 #include "ctxalloc/switchable/segment_chain.h"
 #include "ctxalloc/switchable/segment_source.h"
@@ -37,12 +38,14 @@ struct ThreadHeapStats {
   std::uint64_t medium_segments = 0;  ///< segments held by the tree
   std::uint64_t small_segments = 0;   ///< segments held by the size-class front
   std::uint64_t spill_segments = 0;   ///< segments held by the spill tree
-  std::uint64_t contexts_live = 0;    ///< contexts made and not released
+  std::uint64_t contexts_live = 0;    ///< contexts made and not released (fixed and growing)
   /// Requests of this heap's contexts that spilled: served on the thread's own segments,
   /// on the global heap's memory, or by nothing (cumulative; each spill counted once).
   std::uint64_t context_spills_thread = 0;
   std::uint64_t context_spills_global = 0;
   std::uint64_t context_spill_failures = 0;
+  /// Spill-tree blocks on the contexts' own source (growing contexts' large blocks).
+  std::uint64_t context_blocks_own = 0;
   /// Requests refused because the fallback tiers leave the global heap out.
   std::uint64_t refused = 0;
   /// Both parts together.
@@ -60,6 +63,10 @@ struct FallbackTiers {
   bool thread = true;  ///< contexts spill onto the thread's own segments
   bool global = true;  ///< contexts spill, and the heap falls back, onto the global heap
 };
+
+/// Whose memory a spill-tree block lies on: the contexts' own source (a DPDK lcore's flow
+/// memory, set_context_source), the thread's segments, or the global heap's.
+enum class SpillFrom : std::uint8_t { own, thread, global };
 
 class ThreadHeap {
  public:
@@ -112,10 +119,17 @@ class ThreadHeap {
   ContextArena* context_arena(std::size_t bytes) noexcept {
     return arenas_.get(bytes, segments_, this);
   }
-  /// A block for a context that ran out (the spill tree): from the thread's segments,
-  /// else from the global heap's source (*from_global set when the block lies on the
-  /// global heap's memory), as far as the fallback tiers allow. Null when both refuse.
-  Block allocate_spill(Layout layout, bool* from_global) noexcept;
+  /// A block for a context that ran out, or a growing context's large block (the spill
+  /// tree): from the contexts' own source when one is set, then the thread's segments,
+  /// then the global heap's source, as far as the fallback tiers allow (*from says whose
+  /// memory it lies on). Null when all refuse.
+  Block allocate_spill(Layout layout, SpillFrom* from) noexcept;
+  /// Where the spill tree takes its segments first (a DPDK lcore's flow memory); null:
+  /// the thread's own segments. Before the spill tree holds any.
+  void set_context_source(SegmentSource* s) noexcept { context_source_ = s; }
+  /// The pool of growing contexts' chunks.
+  FlowChunks& flow_chunks() noexcept { return flows_; }
+  const FlowChunks& flow_chunks() const noexcept { return flows_; }
   /// Limits where spills and fallbacks go (both tiers by default). Owner thread, or
   /// before the heap is used.
   void set_fallback_tiers(FallbackTiers tiers) noexcept { tiers_ = tiers; }
@@ -150,8 +164,8 @@ class ThreadHeap {
   /// Bytes still held by live blocks (small, medium and spilled; contexts' own blocks are
   /// counted by their contexts).
   std::size_t live_bytes() const noexcept;
-  /// Contexts of this heap not released yet.
-  std::size_t live_contexts() const noexcept { return arenas_.live_blocks(); }
+  /// Contexts of this heap not released yet (fixed and growing).
+  std::size_t live_contexts() const noexcept;
   /// Gives back every segment that holds no live block.
   void trim() noexcept;
 
@@ -187,7 +201,9 @@ class ThreadHeap {
   SegmentChain spill_chunks_;  // before spill_, as for the medium tree
   BasicTreeAllocator<NullAllocator> spill_;
   ContextArenas arenas_;
+  FlowChunks flows_;
   SegmentSource& segments_;
+  SegmentSource* context_source_ = nullptr;
   GlobalHeap& global_;
 
   void drain_chain(void* chain, bool small) noexcept;
@@ -202,6 +218,7 @@ class ThreadHeap {
   FallbackTiers tiers_{};
   Counter fallbacks_;
   Counter large_;
+  Counter spills_own_;
   Counter spills_thread_;
   Counter spills_global_;
   Counter spill_failures_;

@@ -120,6 +120,24 @@ struct SocketFigures {
 LcoreFigures lcore_figures(unsigned lcore_id) noexcept;
 SocketFigures socket_figures(unsigned socket_id) noexcept;
 
+/// Where a heap's memory really is, by the kernel's word: a move_pages status query on
+/// every page of the heap's region (nothing is faulted in or moved). One system call per
+/// 512 pages: for start-up checks and reports, not for the data path.
+struct Placement {
+  unsigned node = 0;             ///< the node the heap belongs on (its socket)
+  std::size_t page_size = 0;     ///< the stride of the query (the region's page size)
+  std::size_t pages = 0;         ///< pages queried: the whole region
+  std::size_t local_pages = 0;   ///< on `node`
+  std::size_t remote_pages = 0;  ///< on another node
+  int remote_node = -1;          ///< the first such node, -1 when none
+  std::size_t absent_pages = 0;  ///< not faulted in yet (normal pages), or not mapped
+};
+/// The placement of an lcore's heap region (thread heap and ready flow contexts) or of a
+/// socket's global heap region. 0; -ENODEV (no such heap); -ENOSYS (the kernel has no
+/// NUMA: move_pages is not implemented); another negative errno from move_pages.
+int lcore_placement(unsigned lcore_id, Placement* out) noexcept;
+int socket_placement(unsigned socket_id, Placement* out) noexcept;
+
 /// What teardown() found and did.
 struct TeardownReport {
   unsigned lcores = 0;               ///< lcore heaps torn down (or found busy)

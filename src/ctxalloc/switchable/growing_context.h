@@ -1,0 +1,270 @@
+// GrowingContext: a context that starts small and grows by chunks (the flow context of
+// ctxalloc's DPDK plugin; docs/design.md, "Growing contexts", has the design and the
+// numbers). After PostgreSQL's AllocSet and nginx's pools, for a packet app's flows:
+//
+//  - its first chunk (FlowChunks, GrowingOptions::first_chunk: 256 B..64 KiB) holds the
+//    16-byte chunk header, this 48-byte object, then blocks; created from a pop of the
+//    pool's page and a few stores (bench/flow_contexts has the instruction counts);
+//  - blocks are bumped from the current chunk, each after an 8-byte header that holds its
+//    size and state, so that a free without a size (free(p)) needs no search; a request
+//    of up to 128 B (8-byte steps) that fits is the inline fast path (no counter: the
+//    chunks are the accounting); larger ones are rounded to their class's top;
+//  - when the chunk is full it chains another from the pool, about half the size of what
+//    it holds already (so its chunks sum to ~1.4x per step, and at most ~1.4x what it
+//    uses), up to max_chunk; the old chunk's tail becomes a free block;
+//  - a freed block is reused by the context's later requests of its class: free lists by
+//    size class (16 of 8 bytes up to 128 B, then two per doubling), in a table the
+//    context makes inside itself on its first need; blocks are never split nor merged,
+//    so fragments cannot pile up and a rolling window of state runs in constant memory;
+//    the most recent block is freed in place (LIFO, like a bump);
+//  - requests of large_block bytes or more are separate blocks of the heap's spill tree
+//    (on the heap's context source when one is set -- the flow memory -- else counted
+//    as spills), linked to the context and freed with it;
+//  - a budget bounds what a context and its children hold: beyond it a request is
+//    refused (counted: Refusal::budget) and takes nothing from other flows; when the pool
+//    has no chunk left, the spill tree may serve the request as a large block (within
+//    the heap's fallback tiers, counted), else it is refused (Refusal::memory);
+//  - child contexts (create_child) have their own chunks, count against their root's
+//    budget and are released with their parent; reset() keeps the first chunk only;
+//  - release drops every chunk back to the pool at once: O(chunks), not O(blocks).
+//
+// Owner thread only, like every context; frees from other threads go back through the
+// owner's heap (remote batches) as for every ctxalloc block.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <new>
+
+#include "ctxalloc/core/layout.h"
+#include "ctxalloc/sources/detail/poison.h"
+#include "ctxalloc/switchable/context_base.h"
+#include "ctxalloc/switchable/flow_chunks.h"
+
+namespace ctxalloc {
+
+class GrowingContext final : public Context {
+ public:
+  /// Bytes before a context's first block in its first chunk (chunk header + object),
+  /// and per block.
+  static constexpr std::size_t kBlockHeader = 8;
+  /// The largest request served from a chunk (GrowingOptions::large_block is at most
+  /// this; larger requests are large blocks).
+  static constexpr std::size_t kMaxChunkBlock = FlowChunks::kPageBytes / 2;
+
+  /// A root context in `pool` (the calling thread's heap's), or null: the pool's context
+  /// limit (Refusal::limit) or no first chunk (Refusal::memory), both counted.
+  static GrowingContext* create(FlowChunks& pool) noexcept {
+    if (!pool.admit_context()) [[unlikely]]
+      return nullptr;
+    ChunkHeader* c = pool.obtain(pool.first_class(), FlowChunks::Use::first);
+    if (c == nullptr) [[unlikely]]
+      return create_failed(pool);
+    detail::unpoison(c + 1, sizeof(GrowingContext));
+    auto* g = new (c + 1) GrowingContext(&pool, c, FlowChunks::class_bytes(pool.first_class()), 0);
+    pool.context_made();
+    return g;
+  }
+  /// A child: its own chunks (first one child_chunk), released with this context,
+  /// counted against the root's budget. Null when refused (budget, memory: counted).
+  GrowingContext* create_child() noexcept;
+
+  /// A block of the context: bumped from the current chunk when it fits (inline), else
+  /// the slow path (free lists, a new chunk, a large block, a fallback tier). Null when
+  /// refused (counted per reason in the pool's figures).
+  Block allocate(Layout layout) noexcept {
+    if (layout.align <= 8 && layout.size - 1 < kExactMax) [[likely]] {
+      const std::size_t data = (layout.size + 7) & ~std::size_t{7};
+      std::byte* p = cur_;
+      std::byte* next = p + data + kBlockHeader;
+      if (next <= end_) [[likely]] {
+        cur_ = next;
+        detail::asan_unpoison(p - kBlockHeader, data + kBlockHeader);
+        *reinterpret_cast<std::uint64_t*>(p - kBlockHeader) = header(kLive, data >> 3);
+        return Block{p, data};
+      }
+    }
+    return allocate_slow(layout);
+  }
+
+  /// Frees a block of this context (p in one of its chunks, or one of its large or
+  /// spilled blocks); `size` is the size asked for, or 0 when not known. Owner thread.
+  void free(void* p, std::size_t size) noexcept;
+  /// Resizes a block of this context: in place when it is the most recent block of the
+  /// current chunk (growing into the chunk), or always when shrinking; else (Move::allowed)
+  /// a new block, a copy, and the old one freed. Null on failure, p then intact.
+  Block resize(void* p, Layout layout, Move move) noexcept;
+  /// Usable bytes of the live block p of this context, or 0.
+  std::size_t usable(const void* p) const noexcept;
+
+  /// Frees everything but the first chunk (children, large blocks, further chunks).
+  void reset() noexcept;
+  /// Releases the context, its children and all their memory. Owner thread.
+  void release() noexcept {
+    // A flow that never grew: its first chunk back to the pool, nothing more (inline).
+    if (chunks_ == nullptr && ext_ == nullptr && flags_ == 0 && live()) [[likely]] {
+      FlowChunks* pool = pool_;
+      ChunkHeader* first = first_chunk();
+      detail::poison(first + 1, FlowChunks::chunk_bytes(first) - sizeof(ChunkHeader));
+      pool->context_released();
+      pool->release(first);
+      return;
+    }
+    release_slow();
+  }
+
+  /// The context whose chunk holds p (p in a flow_chunk segment with that tag), or null
+  /// when p lies in no live context's chunk.
+  static GrowingContext* owner_of(const void* p, const OwnerTag* tag) noexcept;
+
+  FlowChunks* pool() const noexcept { return pool_; }
+  ThreadHeap* heap() const noexcept { return pool_->heap(); }
+  GrowingContext* parent() const noexcept { return is_child() ? links()->parent : nullptr; }
+  bool is_child() const noexcept { return (flags_ & kChild) != 0; }
+  /// Bytes this context holds: its chunks and large blocks (a root: its children's too).
+  std::size_t held() const noexcept { return word_; }
+  /// Chunks held (the first one included).
+  std::size_t chunk_count() const noexcept;
+  /// Live blocks and their bytes (a walk of the chunks and the large list).
+  std::uint64_t live_blocks() const noexcept;
+  std::uint64_t live_bytes() const noexcept;
+  ContextStats stats() const noexcept;
+  /// Walks every chunk's blocks, the free lists, the large blocks and the children.
+  CheckResult check_invariants() const;
+
+ private:
+  template <class>
+  friend struct TestPeer;
+  friend class Context;
+
+  // A block header: 64 bits whose high half is all ones and whose low half is a negative
+  // 32-bit number (so a constant header is one store of a sign-extended immediate):
+  // bit 31 set, an 11-bit state tag in bits 20-30, the data size in 8-byte units below.
+  enum : std::uint32_t {
+    kLive = 0x5a3,   // a block handed out
+    kFree = 0x2c7,   // on a free list (its first word links it)
+    kInner = 0x61e,  // the context's own table (Ext)
+    kFill = 0x1b9,   // dead space: a chunk's tail too small to reuse, alignment padding
+  };
+  static constexpr std::uint64_t header(std::uint32_t tag, std::size_t units) noexcept {
+    return 0xffff'ffff'8000'0000ULL | (std::uint64_t{tag} << 20) | units;
+  }
+  static constexpr std::uint64_t kUnitsMask = (1u << 20) - 1;
+  static std::uint32_t tag_of(std::uint64_t h) noexcept {
+    return (h >> 32) == 0xffff'ffffULL && (h & 0x8000'0000ULL) != 0
+               ? static_cast<std::uint32_t>(h >> 20) & 0x7ff
+               : 0;
+  }
+  static std::size_t data_of(std::uint64_t h) noexcept { return (h & kUnitsMask) << 3; }
+  static std::uint64_t& header_at(const void* p) noexcept {
+    return *reinterpret_cast<std::uint64_t*>(
+        const_cast<std::byte*>(static_cast<const std::byte*>(p)) - kBlockHeader);
+  }
+
+  enum : std::uint8_t { kChild = 1 };
+  static constexpr unsigned kClasses = 32;
+  struct FreeBlock {
+    FreeBlock* next;
+  };
+  // Made inside the context on first need (a free, a large block, a child).
+  struct Ext {
+    std::uint32_t nonempty;  // bit per free-list class
+    std::uint32_t children;  // direct children live
+    SpillHeader large;       // sentinel of the large and spilled blocks (circular)
+    GrowingContext* first_child;
+    std::uint64_t tree_held;  // a root: bytes its descendants hold
+    FreeBlock* heads[kClasses];
+  };
+  // After the object of a child context.
+  struct Links {
+    GrowingContext* parent;
+    GrowingContext* next;
+    GrowingContext* prev;
+  };
+
+  GrowingContext(FlowChunks* pool, ChunkHeader* first, std::size_t first_bytes,
+                 std::uint8_t flags) noexcept
+      : Context(ContextForm::growing), pool_(pool), chunks_(nullptr), ext_(nullptr) {
+    flags_ = flags;
+    word_ = static_cast<std::uint32_t>(first_bytes);
+    first->owner = this;
+    first->next = nullptr;
+    cur_ = first_data() + kBlockHeader;
+    end_ = reinterpret_cast<std::byte*>(first) + first_bytes + kBlockHeader;
+  }
+  [[gnu::cold]] static GrowingContext* create_failed(FlowChunks& pool) noexcept;
+  void release_slow() noexcept;
+  bool live() const noexcept { return first_chunk()->owner == this; }
+  ~GrowingContext() = default;
+
+  Links* links() const noexcept {
+    return reinterpret_cast<Links*>(const_cast<GrowingContext*>(this) + 1);
+  }
+  ChunkHeader* first_chunk() const noexcept {
+    return reinterpret_cast<ChunkHeader*>(const_cast<GrowingContext*>(this)) - 1;
+  }
+  std::byte* first_data() const noexcept {
+    auto* after = reinterpret_cast<std::byte*>(const_cast<GrowingContext*>(this) + 1);
+    return is_child() ? after + sizeof(Links) : after;
+  }
+  ChunkHeader* current_chunk() const noexcept {
+    return chunks_ != nullptr ? chunks_ : first_chunk();
+  }
+  static std::byte* data_start(const ChunkHeader* c, const GrowingContext* owner) noexcept;
+  std::byte* chunk_end(const ChunkHeader* c) const noexcept {
+    return reinterpret_cast<std::byte*>(const_cast<ChunkHeader*>(c)) + FlowChunks::chunk_bytes(c);
+  }
+  GrowingContext* root() noexcept;
+  const GrowingContext* root() const noexcept;
+
+  [[gnu::noinline]] Block allocate_slow(Layout layout) noexcept;
+  Block bump(std::size_t data, std::size_t align) noexcept;  // in the current chunk, or null
+  bool grow_chunks(std::size_t need) noexcept;
+  // A freed block of data's class, or (larger) of the smallest nonempty class above.
+  Block take_free(std::size_t data, std::size_t align, bool larger) noexcept;
+  /// Sizes up to this are served in exact 8-byte steps (the inline fast path).
+  static constexpr std::size_t kExactMax = 128;
+  void file_free(std::byte* p, std::size_t data) noexcept;
+  void close_chunk() noexcept;  // the current chunk's tail: a free block or fill
+  void fill(std::byte* at, std::size_t bytes) noexcept;  // a header at `at` covering bytes
+  Ext* ext() noexcept;
+  // The budget: whether the root would hold more than it with `bytes` more (not counted
+  // here), and the accounting (this context's held(), its root's tree_held).
+  bool over_budget(std::size_t bytes) const noexcept;
+  void account(std::ptrdiff_t delta) noexcept;
+  bool charge(std::size_t bytes) noexcept {
+    if (over_budget(bytes)) return false;
+    account(static_cast<std::ptrdiff_t>(bytes));
+    return true;
+  }
+  void uncharge(std::size_t bytes) noexcept { account(-static_cast<std::ptrdiff_t>(bytes)); }
+  Block large(Layout layout) noexcept;
+  void free_large(SpillHeader* h) noexcept;
+  void release_contents() noexcept;  // children, large blocks, further chunks
+  void unlink_child() noexcept;
+  template <class F>
+  void for_each_block(F&& f) const noexcept;
+  std::byte* used_end(const ChunkHeader* c) const noexcept;
+  bool owns_large(const void* p) const noexcept;
+  std::uint64_t subtree_held() const noexcept;  // held() of this context and its descendants
+
+  // Free-list classes: tops 8, 16, .., 128, then 192, 256, 384, .. 32 KiB. A free block
+  // of `data` bytes is filed under floor_class (the largest top <= data); a request of n
+  // takes from ceil_class(n) or above (every block there is >= n).
+  static unsigned floor_class(std::size_t data) noexcept;
+  static unsigned ceil_class(std::size_t n) noexcept;
+  static std::size_t class_top(unsigned cls) noexcept;
+  void free_in_chunk(std::byte* p) noexcept;  // p's header is at p - 8, in a chunk
+  bool in_current_tail(const std::byte* p, std::size_t data) const noexcept {
+    return p + data + kBlockHeader == cur_;
+  }
+
+  FlowChunks* pool_;
+  std::byte* cur_;       // where the next block's data starts (its header just before)
+  std::byte* end_;       // the current chunk's end + 8 (null: every request slow, tools)
+  ChunkHeader* chunks_;  // further chunks, newest (current) first
+  Ext* ext_;
+};
+static_assert(sizeof(GrowingContext) == 48);
+
+}  // namespace ctxalloc
