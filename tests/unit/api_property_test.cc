@@ -344,8 +344,9 @@ class PropertyRun {
       if (!ok(model_.remove(p), "blocks of a released context")) return;
       owners_.erase(p);
     }
+    const Lifetime l = c->lifetime();  // the context is dead once released
     c->release_all();
-    new_context(c->lifetime(), i);
+    new_context(l, i);
   }
 
   bool new_context(Lifetime l, int i) {

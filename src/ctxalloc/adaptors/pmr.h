@@ -111,10 +111,16 @@ class PmrAllocator {
       counters_.failures.add(1);
       return Block{};
     }
+    // A memory resource must get back the alignment the block was allocated with, and
+    // nothing here knows another: the old block goes back with new_layout.align, so a
+    // resize through this adaptor must keep the block's alignment (a new one moves the
+    // block, and the resource is told the new one on the old block's free).
     const bool growing = new_layout.size > block.size;
-    Block fresh = growing ? detail::grow_by_moving(*this, block, new_layout)
-                          : detail::shrink_by_moving(*this, block, new_layout);
-    if (fresh.ptr != nullptr) (growing ? counters_.grows : counters_.shrinks).add(1);
+    Block fresh = allocate(new_layout);
+    if (fresh.ptr == nullptr) return fresh;
+    std::memcpy(fresh.ptr, block.ptr, growing ? block.size : new_layout.size);
+    deallocate(block, new_layout.align);
+    (growing ? counters_.grows : counters_.shrinks).add(1);
     return fresh;
   }
 

@@ -264,8 +264,12 @@ class BumpAllocator {
   // memory tools) makes it too low, which can rewind the region under a live block --
   // docs/hardening.md lists this with the bump allocator's other limits.
   void rewind_if_empty() noexcept {
-    if (counters_.allocations.get() == counters_.deallocations.get()) [[unlikely]]
+    if (counters_.allocations.get() == counters_.deallocations.get()) [[unlikely]] {
+      // The whole consumed part, padding included: a granule the memory tools could not
+      // poison while a neighbour in it was live is poisoned now.
+      detail::poison(begin_, used());
       next_.set(begin_);
+    }
   }
 
   // The block that ends where the free space begins. Blocks are exactly the size asked
