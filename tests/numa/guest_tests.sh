@@ -26,6 +26,11 @@ trap 'rm -rf "$out"' EXIT
 results=()
 failed=0
 
+# The first CPU of each node: lcores 0 and 1 go on node 0's, lcore 8 on node 1's.
+first_cpu() { cut -d, -f1 "/sys/devices/system/node/node$1/cpulist" | cut -d- -f1; }
+cpu0=$(first_cpu 0)
+cpu1=$(first_cpu 1)
+
 node_pages() { cat "/sys/devices/system/node/node$1/hugepages/hugepages-2048kB/$2" 2>/dev/null || echo -1; }
 
 # gtest binary: passes when it exits 0, ran tests and skipped none.
@@ -57,9 +62,6 @@ ctxfwd_part() {
   local name="ctxfwd_two_workers_two_nodes"
   echo "=== $name"
   local fwd="$build/apps/ctxfwd/ctxfwd" gen="$build/apps/ctxgen/ctxgen"
-  local cpu0 cpu1
-  cpu0=$(cut -d, -f1 /sys/devices/system/node/node0/cpulist | cut -d- -f1)
-  cpu1=$(cut -d, -f1 /sys/devices/system/node/node1/cpulist | cut -d- -f1)
   "$gen" --flows 200 --packets 2000 --concurrency 50 --out "$out/in.pcap" >/dev/null || {
     results+=("FAIL  $name (ctxgen)")
     failed=1
@@ -147,10 +149,8 @@ ctxfwd_refusal_part() {
   local name="ctxfwd_node_without_hugepages_refused"
   echo "=== $name"
   local fwd="$build/apps/ctxfwd/ctxfwd" f=/sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages
-  local saved cpu0 cpu1
+  local saved
   saved=$(cat $f)
-  cpu0=$(cut -d, -f1 /sys/devices/system/node/node0/cpulist | cut -d- -f1)
-  cpu1=$(cut -d, -f1 /sys/devices/system/node/node1/cpulist | cut -d- -f1)
   echo 0 >$f
   "$fwd" --lcores "0@$cpu0,1@$cpu0,8@$cpu1" --no-pci --in-memory --file-prefix ctxfwd-2n-refused \
     -- --config "$src/config/two-socket.ini" --duration 2 --stats-period 0 >"$out/refused.log" 2>&1
