@@ -78,6 +78,20 @@ LD_LIBRARY_PATH=$(dirname "$(dirname "$pc")") "$tmp/all_c"
 # Every ctxalloc header the programs read came from the scratch install.
 outside=$(tr ' \\' '\n\n' <"$tmp/all.d" | cat - <(tr ' \\' '\n\n' <"$tmp/all_c.d") |
   grep -E '/ctxalloc(_dpdk)?(/|\.h)' | grep -v "^$tmp" || true)
+# Boost (no .pc on Debian) is declared in ctxalloc.pc's variable boost_headers: the
+# declaration must be there while an installed header reads Boost, and go when none does.
+boost_read=$(tr ' \\' '\n\n' <"$tmp/all.d" | grep -c '/boost/' || true)
+if [ "$package" = ctxalloc ]; then
+  boost_declared=$(pkg-config --variable=boost_headers ctxalloc)
+  echo "Boost headers read: $boost_read; ctxalloc.pc boost_headers=$boost_declared"
+  if [ "$boost_read" -gt 0 ] && [ -z "$boost_declared" ]; then
+    echo "FAILED: the installed headers include Boost but ctxalloc.pc does not declare it"
+    failed=1
+  elif [ "$boost_read" -eq 0 ] && [ -n "$boost_declared" ]; then
+    echo "FAILED: ctxalloc.pc declares Boost but no installed header includes it"
+    failed=1
+  fi
+fi
 if [ -n "$outside" ]; then
   echo "FAILED: headers read from outside the scratch install:"
   echo "$outside" | head
