@@ -123,5 +123,40 @@ TEST(ReallocateAlignment, EachContextKind) {
   EXPECT_EQ(misuse_count(), misuses);
 }
 
+// A growing (flow) context serves blocks below its large_block from its chunks and larger
+// ones as large blocks of the spill tree (also at most 1 MiB with header and padding):
+// the same matrix, in a root and in a child, with the thread's default pool options.
+TEST(ReallocateAlignment, GrowingContextsRootAndChild) {
+  const std::uint64_t misuses = misuse_count();
+  FlowChunks& pool = current_thread_heap()->flow_chunks();
+  const std::uint64_t chunk_bytes = pool.figures().chunk_bytes;
+  Context* root = Context::create_growing();
+  ASSERT_NE(root, nullptr);
+  GrowingContext* child = root->as_growing().create_child();
+  ASSERT_NE(child, nullptr);
+  for (GrowingContext* g : {&root->as_growing(), child}) {
+    const char* which = g == child ? "growing child" : "growing root";
+    {
+      ContextScope s(*g);
+      for (std::size_t from : kSizes) {
+        for (std::size_t to : kSizes) {
+          for (std::size_t align = 1; align <= 256 << 10; align <<= 1) {
+            if (from + 2 * align + 64 > kMiB || to + 2 * align + 64 > kMiB) continue;
+            EXPECT_EQ(one(from, to, align), "")
+                << which << ": reallocate(" << from << " -> " << to << ", align " << align << ")";
+          }
+        }
+      }
+    }
+    EXPECT_EQ(g->live_blocks(), 0u) << which;
+    EXPECT_TRUE(g->check_invariants()) << which;
+  }
+  root->release();
+  EXPECT_EQ(pool.figures().contexts_live, 0u);
+  EXPECT_EQ(pool.figures().chunk_bytes, chunk_bytes);
+  EXPECT_TRUE(pool.check_invariants());
+  EXPECT_EQ(misuse_count(), misuses);
+}
+
 }  // namespace
 }  // namespace ctxalloc
