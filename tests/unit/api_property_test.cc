@@ -1,7 +1,8 @@
 // A property test of the public switchable API against a model (issue 19, item 4): random
 // allocate / reallocate (both ways, new alignments) / usable_size / sized and unsized
 // deallocate / frees on another thread / blocks of another thread, in every mode -- the
-// global heap, the thread heap, a context of each kind, and a coroutine's context --
+// global heap, the thread heap, a context of each kind (growing ones included), and a
+// coroutine's context --
 // with sizes from 0 to 4 MiB and alignments up to 1 MiB. After every operation the model
 // (tests/support/reference_model.h, whole-block payloads) has checked that the block is
 // aligned as asked, that every usable byte is writable and no other live block's, and
@@ -75,11 +76,13 @@ class Helper {
   std::thread t_;
 };
 
-// Where a step runs: the first five set a mode on the main thread, the last resumes the
+// Where a step runs: the first six set a mode on the main thread, the last resumes the
 // coroutine, which runs the step in its own context.
-enum class Where { global, thread, bump, bitset, tree, coroutine };
-constexpr Where kWheres[] = {Where::global, Where::thread, Where::bump,
-                             Where::bitset, Where::tree,   Where::coroutine};
+enum class Where { global, thread, bump, bitset, tree, growing, coroutine };
+constexpr Where kWheres[] = {Where::global, Where::thread,  Where::bump,     Where::bitset,
+                             Where::tree,   Where::growing, Where::coroutine};
+constexpr unsigned kMainWheres = 6;      // kWheres without the coroutine
+constexpr std::size_t kGrowingSlot = 6;  // contexts_[6] and [7]: growing contexts
 
 struct Owner {
   Context* context = nullptr;  // the context a block lives and dies with, or none
@@ -102,6 +105,8 @@ class PropertyRun {
     for (Lifetime l : {Lifetime::short_lived, Lifetime::medium, Lifetime::long_lived})
       for (int i = 0; i < 2; ++i)
         if (!new_context(l, i)) return false;
+    for (int i = 0; i < 2; ++i)
+      if (!new_growing(i)) return false;
     coroutine_context_ = Context::create(Lifetime::long_lived, 256 << 10);
     if (coroutine_context_ == nullptr) return fail("no coroutine context");
     {
@@ -109,7 +114,7 @@ class PropertyRun {
       task_ = std::make_unique<ContextTask<void>>(coroutine_steps(*coroutine_context_, this));
     }
     for (std::uint64_t i = 0; i < ops && ok_; ++i) {
-      const Where w = kWheres[rng_() % 6];
+      const Where w = kWheres[rng_() % (kMainWheres + 1)];
       if (w == Where::coroutine) {
         task_->resume();  // one step() in the coroutine's context
       } else {
@@ -168,11 +173,22 @@ class PropertyRun {
   // rounded up to the alignment and the tree's alignment padding: a larger request made
   // in a context is refused (docs/switchable.md), and must then be counted as a spill
   // failure. Anything smaller, and anything outside a context, must succeed.
-  bool refusal_allowed(bool in_context, std::size_t size, std::size_t align, std::uint64_t before) {
+  // A growing context's large blocks come from the same spill tree; it counts a refusal
+  // in its pool's figures (Refusal::memory).
+  struct Counts {
+    std::uint64_t spill_failures, growing_refusals;
+  };
+  Counts counts() {
+    return {heap_->stats().context_spill_failures,
+            heap_->flow_chunks().figures().refusals[static_cast<unsigned>(Refusal::memory)]};
+  }
+  bool refusal_allowed(bool in_context, std::size_t size, std::size_t align, Counts before) {
     if (!in_context) return false;
     const std::size_t a = std::max<std::size_t>(align, 32);
     if (size + 2 * a + 64 <= kMiB) return false;  // fits the spill tree: must succeed
-    if (heap_->stats().context_spill_failures == before)
+    const Counts now = counts();
+    if (now.spill_failures == before.spill_failures &&
+        now.growing_refusals == before.growing_refusals)
       return fail("a context refused " + std::to_string(size) + " B aligned to " +
                   std::to_string(align) + " without counting a spill failure");
     ++refused_;
@@ -191,7 +207,7 @@ class PropertyRun {
     const std::size_t size = random_size();
     const std::size_t align = random_align();
     const bool zeroed = rng_() % 8 == 0;
-    const std::uint64_t spill_failures = heap_->stats().context_spill_failures;
+    const Counts spill_failures = counts();
     void* p = zeroed ? allocate_zeroed(size, align) : allocate(size, align);
     if (p == nullptr) {
       if (refusal_allowed(current_context() != nullptr, size, align, spill_failures)) return;
@@ -279,7 +295,7 @@ class PropertyRun {
     // The helper's blocks in its thread heap move into the current allocator; those in the
     // global heap (large alignments) stay there.
     const bool moves_here = owner.helper && !current_global_heap().contains(lb.ptr);
-    const std::uint64_t spill_failures = heap_->stats().context_spill_failures;
+    const Counts spill_failures = counts();
     void* p = reallocate(lb.ptr, size, align);
     if (p == nullptr) {
       // A failed reallocate leaves the block as it was (contents included).
@@ -331,7 +347,7 @@ class PropertyRun {
     record(p, size, align, Owner{nullptr, true}, "helper allocate");
   }
 
-  // Releases one of the six contexts with whatever it holds, and makes a new one.
+  // Releases one of the eight contexts with whatever it holds, and makes a new one.
   void release_a_context() {
     const std::size_t i = rng_() % contexts_.size();
     Context* c = contexts_[i];
@@ -344,9 +360,24 @@ class PropertyRun {
       if (!ok(model_.remove(p), "blocks of a released context")) return;
       owners_.erase(p);
     }
-    const Lifetime l = c->lifetime();  // the context is dead once released
+    const bool growing = c->growing();  // the context is dead once released
+    const Lifetime l = growing ? Lifetime::short_lived : c->lifetime();
     c->release_all();
-    new_context(l, i);
+    if (growing) {
+      new_growing(static_cast<int>(i - kGrowingSlot));
+    } else {
+      new_context(l, static_cast<int>(i));
+    }
+  }
+
+  // A growing context with the thread's default pool options.
+  bool new_growing(int i) {
+    Context* c = Context::create_growing();
+    if (c == nullptr) return fail("Context::create_growing failed");
+    const std::size_t slot = kGrowingSlot + static_cast<std::size_t>(i % 2);
+    if (contexts_.size() <= slot) contexts_.resize(slot + 1, nullptr);
+    contexts_[slot] = c;
+    return true;
   }
 
   bool new_context(Lifetime l, int i) {
@@ -379,13 +410,18 @@ class PropertyRun {
         ContextScope s(*contexts_[k * 2 + rng_() % 2]);
         return f();
       }
+      case Where::growing: {
+        ContextScope s(*contexts_[kGrowingSlot + rng_() % 2]);
+        return f();
+      }
       case Where::coroutine:
         return f();
     }
   }
   static std::string name(Where w) {
     static const char* const names[] = {"global mode",       "thread mode",    "a bump context",
-                                        "a bit-set context", "a tree context", "a coroutine"};
+                                        "a bit-set context", "a tree context", "a growing context",
+                                        "a coroutine"};
     return names[static_cast<int>(w)];
   }
 
@@ -414,7 +450,7 @@ class PropertyRun {
   void finish() {
     task_.reset();  // the frame goes back to the global heap
     while (ok_ && (!model_.empty() || !sentinels_.empty()))
-      in_mode(kWheres[rng_() % 5], [&] { free_one(rng_() % 4 == 0); });
+      in_mode(kWheres[rng_() % kMainWheres], [&] { free_one(rng_() % 4 == 0); });
     if (!ok_) return;
     drain_remote();
     check_all("after freeing everything");
