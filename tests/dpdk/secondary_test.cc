@@ -1,0 +1,134 @@
+// A primary and a secondary process of the same binary on one ctxalloc mempool (issue
+// 19, item 8). The primary (hugepages, shared config, a unique --file-prefix) makes the
+// pool and runs this binary again as a secondary, which looks the pool up, checks that
+// the pool's ops_index names the ctxalloc driver in its own process, gets 100 objects on
+// its lcore and puts 40 back; the primary then sees 60 fewer objects and a sound pool.
+// A --no-huge primary cannot have secondaries in DPDK 22.11 (docs/dpdk.md): without
+// enough free 2 MiB hugepages the test is skipped (exit 77) with the reason.
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_mempool.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "ctxalloc_dpdk.h"
+
+namespace {
+
+constexpr unsigned kObjects = 1024;
+constexpr unsigned kGot = 100, kPut = 40;
+constexpr const char* kPool = "c19_secondary_pool";
+constexpr long kPagesNeeded = 24;
+
+long free_2m_hugepages() {
+  std::ifstream f("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
+  long n = 0;
+  return (f >> n) ? n : 0;
+}
+
+bool eal(const std::string& prefix, const char* lcores, bool secondary) {
+  std::vector<std::string> a = {"ctxalloc_secondary_test",
+                                "-l",
+                                lcores,
+                                "--no-pci",
+                                "--no-telemetry",
+                                "--file-prefix=" + prefix,
+                                "--log-level=lib.eal:warning"};
+  if (secondary) {
+    a.push_back("--proc-type=secondary");
+  } else {
+    a.insert(a.end(), {"-m", "32"});
+  }
+  std::vector<char*> argv;
+  for (std::string& s : a)
+    argv.push_back(s.data());
+  argv.push_back(nullptr);
+  return rte_eal_init(static_cast<int>(argv.size() - 1), argv.data()) >= 0;
+}
+
+int fail(const char* who, const std::string& what) {
+  std::fprintf(stderr, "%s: FAILED: %s\n", who, what.c_str());
+  return 1;
+}
+
+int secondary(const std::string& prefix) {
+  if (!eal(prefix, "1", true))
+    return fail("secondary", std::string("EAL: ") + rte_strerror(rte_errno));
+  rte_mempool* mp = rte_mempool_lookup(kPool);
+  if (mp == nullptr) return fail("secondary", "pool not found");
+  const rte_mempool_ops* ops = rte_mempool_get_ops(mp->ops_index);
+  if (std::strcmp(ops->name, "ctxalloc") != 0)
+    return fail("secondary", std::string("the pool's ops_index names ") + ops->name);
+  if (mp->ops_index != ctxalloc_dpdk_ops_index()) return fail("secondary", "ops_index differs");
+  void* objs[kGot];
+  if (rte_mempool_get_bulk(mp, objs, kGot) != 0) return fail("secondary", "get failed");
+  rte_mempool_put_bulk(mp, objs, kPut);
+  std::printf("secondary (lcore %u): got %u, put %u back\n", rte_lcore_id(), kGot, kPut);
+  rte_eal_cleanup();
+  return 0;
+}
+
+int primary(const char* self) {
+  const long free = free_2m_hugepages();
+  if (free < kPagesNeeded) {
+    std::printf(
+        "SKIP: %ld free 2 MiB hugepages, %ld needed (a --no-huge primary cannot "
+        "have secondaries in DPDK 22.11; scripts/setup.sh reserves them)\n",
+        free, kPagesNeeded);
+    return 77;
+  }
+  const std::string prefix = "ctxalloc_sec_" + std::to_string(getpid());
+  if (!eal(prefix, "0", false)) {
+    std::printf("SKIP: EAL could not start on hugepages (%s)\n", rte_strerror(rte_errno));
+    return 77;
+  }
+  rte_mempool* mp = rte_mempool_create_empty(kPool, kObjects, 64, 0, 0, SOCKET_ID_ANY, 0);
+  if (mp == nullptr) return fail("primary", "rte_mempool_create_empty");
+  if (rte_mempool_set_ops_byname(mp, "ctxalloc", nullptr) != 0)
+    return fail("primary", "set_ops_byname");
+  if (rte_mempool_populate_default(mp) != static_cast<int>(kObjects))
+    return fail("primary", "populate");
+  int rc = 0;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl(self, self, "secondary", prefix.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    rc = fail("primary", "the secondary did not exit 0 (status " + std::to_string(status) + ")");
+  } else if (rte_mempool_avail_count(mp) != kObjects - (kGot - kPut)) {
+    rc = fail("primary", "avail " + std::to_string(rte_mempool_avail_count(mp)) + ", expected " +
+                             std::to_string(kObjects - (kGot - kPut)));
+  } else {
+    char why[256] = "";
+    if (ctxalloc_dpdk_mempool_check(mp, why, sizeof why) != 0)
+      rc = fail("primary", std::string("mempool check: ") + why);
+  }
+  if (rc == 0)
+    std::printf("primary: %u of %u objects available after the secondary: ok\n",
+                rte_mempool_avail_count(mp), kObjects);
+  rte_mempool_free(mp);
+  const std::string runtime_dir = rte_eal_get_runtime_dir();  // shared config: ours to remove
+  rte_eal_cleanup();
+  std::error_code ec;
+  std::filesystem::remove_all(runtime_dir, ec);
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "secondary") == 0) return secondary(argv[2]);
+  return primary("/proc/self/exe");
+}
