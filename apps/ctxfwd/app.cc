@@ -89,7 +89,7 @@ std::string plan_eal_args(App& app, const std::vector<std::string>& eal_args) {
   need.mbufs = app.opts.mbufs != 0 ? app.opts.mbufs
                                    : std::max<std::uint64_t>(
                                          8191, 2 * (kRxDesc + kTxDesc) + 1024 + replayed_packets);
-  need.max_flows = app.opts.resolved_max_flows();
+  need.max_flows = per_lcore_share(app.opts.resolved_max_flows(), need.workers);
   need.flow_context_bytes = app.opts.resolved_flow_context_bytes();
   need.flow_memory_from_dpdk = app.opts.flow_alloc == FlowAllocKind::rte_malloc;
   need.ctxalloc_bytes = app.ctxalloc_bytes;
@@ -136,6 +136,10 @@ std::string set_up(App& app) {
     st->plan = a;
     app.lcores.push_back(std::move(st));
   }
+  app.flow_lcores = 0;
+  for (const LcoreAssignment& a : plan)
+    if (a.role == Role::forward || a.role == Role::pipeline_rx) ++app.flow_lcores;
+  if (app.flow_lcores == 0) app.flow_lcores = 1;
   for (auto& st : app.lcores) {
     if (st->plan.role != Role::pipeline_rx) continue;
     LcoreState& tx = *app.lcores[st->plan.peer];
@@ -334,7 +338,7 @@ std::string load_config(App& app) {
     for (const ctxalloc::dpdk::SocketConfig& sc : cfg->sockets)
       app.ctxalloc_bytes += cfg->socket_demand(sc);
   log_line("configuration: " + cfg->source + " (flows: " + std::to_string(*o.max_flows) +
-           " per lcore, idle timeout " + std::to_string(*o.idle_timeout_ms) + " ms, " +
+           " over all lcores, idle timeout " + std::to_string(*o.idle_timeout_ms) + " ms, " +
            std::to_string(*o.flow_context_bytes) + " B per flow)");
   return {};
 }
