@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -372,6 +373,26 @@ TEST_F(Ctxfwd, CtxallocRefusesAFlowSizeTheConfigurationDoesNotHave) {
   EXPECT_NE(r.proc.output.find("block_size"), std::string::npos) << r.proc.output;
   // Refused before EAL starts: no device was probed.
   EXPECT_EQ(r.proc.output.find("EAL:"), std::string::npos) << r.proc.output;
+}
+
+// Sizing at start-up: max_flows is a process-wide count, and a file whose lcores cannot
+// hold their shares of flow blocks is refused with the file, line, bytes needed and had.
+TEST_F(Ctxfwd, MaxFlowsBeyondTheLcoresMemoryRefusesToStart) {
+  const std::string cfg = dir_ / "too-many-flows.ini";
+  std::ofstream(cfg) << "[ctxalloc]\nhugepages = prefer\nfallback = context -> thread -> global\n"
+                        "[socket.0]\nlcores = 0-1\nhugepage_size = 2M\nhugepages = 64\n"
+                        "global_heap = 32M\n[lcore.default]\nthread_allocator = tree\n"
+                        "thread_size = 8M\n[flows]\nkind = bump\nblock_size = 16K\n"
+                        "ready_blocks = 256\nmax_flows = 4096\nidle_timeout = 10s\n";
+  const AppRun r = run({"-l", "0,1"}, {"--flow-alloc", "ctxalloc", "--config", cfg});
+  EXPECT_EQ(r.proc.status, 1) << r.proc.output;
+  EXPECT_NE(r.proc.output.find(cfg + ":16: [flows] max_flows: max_flows = 4096 over 2 lcores"),
+            std::string::npos)
+      << r.proc.output;
+  EXPECT_NE(r.proc.output.find("= 32 MiB needed, but its ready blocks (4 MiB) and thread_size "
+                               "(8 MiB) give 12 MiB"),
+            std::string::npos)
+      << r.proc.output;
 }
 
 TEST_F(Ctxfwd, BadCommandLinesAreRefusedBeforeEal) {
