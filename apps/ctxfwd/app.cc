@@ -328,6 +328,10 @@ std::string load_config(App& app) {
     o.idle_timeout_ms = static_cast<std::uint32_t>(
         std::min<std::int64_t>(f.idle_timeout.count(), std::numeric_limits<std::uint32_t>::max()));
   if (!o.max_flows) o.max_flows = f.max_flows;
+  // --max-flows beyond what the configuration's lcores hold: refused with the numbers.
+  if (ctxalloc)
+    if (std::string e = cfg->flow_sizing_error(*o.max_flows); !e.empty())
+      return "--max-flows " + std::to_string(*o.max_flows) + " with " + cfg->source + ": " + e;
   if (ctxalloc && o.flow_context_bytes && *o.flow_context_bytes != f.block_size)
     return "--flow-context-bytes " + std::to_string(*o.flow_context_bytes) +
            ": with --flow-alloc ctxalloc a flow's context is the configuration's [flows] "

@@ -120,25 +120,11 @@ void ready_blocks_fit_max_flows(const Config& c, DiagnosticSink& sink) {
 }
 
 // Sizing: max_flows counts flows of the whole process; with the lcores' even shares
-// (ctxfwd's split, docs/ctxfwd.md) every lcore must hold its share of blocks in its ready
-// blocks plus its thread allocator, else a config that can never serve max_flows passes.
+// (ctxfwd's split, docs/ctxfwd.md) every lcore must hold its share of blocks, else a
+// config that can never serve max_flows passes.
 void max_flows_fit_lcore_memory(const Config& c, DiagnosticSink& sink) {
-  if (c.lcores.empty() || c.flows.max_flows == 0) return;
-  const std::uint64_t n = c.lcores.size();
-  const std::uint64_t share = (std::uint64_t{c.flows.max_flows} + n - 1) / n;
-  const std::uint64_t need = share * c.flows.block_size;
-  const LcoreConfig* tight = nullptr;
-  for (const LcoreConfig& l : c.lcores)
-    if (tight == nullptr || l.thread_size < tight->thread_size) tight = &l;
-  const std::uint64_t have = c.ready_bytes() + tight->thread_size;
-  if (need <= have) return;
-  sink.at_key("flows", "max_flows",
-              "max_flows = " + std::to_string(c.flows.max_flows) + " over " + std::to_string(n) +
-                  " lcores gives lcore " + std::to_string(tight->id) + " a share of " +
-                  std::to_string(share) + " flows x " + format_bytes(c.flows.block_size) + " = " +
-                  format_bytes(need) + " needed, but its ready blocks (" +
-                  format_bytes(c.ready_bytes()) + ") and thread_size (" +
-                  format_bytes(tight->thread_size) + ") give " + format_bytes(have));
+  if (std::string e = c.flow_sizing_error(c.flows.max_flows); !e.empty())
+    sink.at_key("flows", "max_flows", std::move(e));
 }
 
 }  // namespace

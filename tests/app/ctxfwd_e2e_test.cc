@@ -395,6 +395,21 @@ TEST_F(Ctxfwd, MaxFlowsBeyondTheLcoresMemoryRefusesToStart) {
       << r.proc.output;
 }
 
+// --max-flows beyond what the (embedded default) configuration's lcores hold.
+TEST_F(Ctxfwd, MaxFlowsOptionBeyondCapacityRefusesToStart) {
+  const AppRun r = run({"-l", "0,1"}, {"--flow-alloc", "ctxalloc", "--max-flows", "100000"});
+  EXPECT_EQ(r.proc.status, 1) << r.proc.output;
+  EXPECT_NE(r.proc.output.find("--max-flows 100000 with embedded:config/default.ini: max_flows = "
+                               "100000 over 2 lcores gives lcore 0 a share of 50000 flows x 16 "
+                               "KiB = "),
+            std::string::npos)
+      << r.proc.output;
+  EXPECT_NE(r.proc.output.find("needed, but its ready blocks (8 MiB) and thread_size (12 MiB) "
+                               "give 20 MiB"),
+            std::string::npos)
+      << r.proc.output;
+}
+
 TEST_F(Ctxfwd, BadCommandLinesAreRefusedBeforeEal) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--duration", "soon"}, "--duration: 'soon' is not a number of seconds"},
