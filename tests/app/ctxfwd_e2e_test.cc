@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -372,6 +374,41 @@ TEST_F(Ctxfwd, CtxallocRefusesAFlowSizeTheConfigurationDoesNotHave) {
   EXPECT_NE(r.proc.output.find("block_size"), std::string::npos) << r.proc.output;
   // Refused before EAL starts: no device was probed.
   EXPECT_EQ(r.proc.output.find("EAL:"), std::string::npos) << r.proc.output;
+}
+
+TEST_F(Ctxfwd, HelpLeavesNoGeneratedInputBehind) {
+  // The embedded default writes its capture and manifest to $TMPDIR; EAL's --help exits
+  // inside rte_eal_init, so ctxfwd must not generate them for it (issue 17).
+  const std::string tmp = dir_ / "tmpdir";
+  ASSERT_TRUE(std::filesystem::create_directory(tmp));
+  const char* old = std::getenv("TMPDIR");
+  const std::string saved = old != nullptr ? old : "";
+  setenv("TMPDIR", tmp.c_str(), 1);
+  const std::string bin = env_or_fail("CTXFWD_BIN");
+  const std::vector<std::vector<std::string>> cases = {
+      {bin, "--help"}, {bin, "-l", "0,1", "-h"}, {bin, "--", "--help"}};
+  std::vector<ProcessResult> results;
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    results.push_back(run_process(cases[i], dir_ / ("help" + std::to_string(i) + ".txt"), 60s));
+  if (old != nullptr)
+    setenv("TMPDIR", saved.c_str(), 1);
+  else
+    unsetenv("TMPDIR");
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const ProcessResult& r = results[i];
+    EXPECT_EQ(r.status, 0) << r.output;
+    const bool eal = i < 2;
+    EXPECT_EQ(r.output.find("EAL common options") != std::string::npos, eal) << r.output;
+    EXPECT_EQ(r.output.find("ctxfwd's own: ctxfwd -- --help") != std::string::npos, eal)
+        << r.output;
+    if (!eal) {
+      EXPECT_NE(r.output.find("usage: ctxfwd"), std::string::npos) << r.output;
+    }
+  }
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(tmp))
+    left.push_back(e.path().filename());
+  EXPECT_TRUE(left.empty()) << "left in $TMPDIR: " << (left.empty() ? "" : left.front());
 }
 
 TEST_F(Ctxfwd, BadCommandLinesAreRefusedBeforeEal) {
