@@ -127,6 +127,8 @@ std::string init_eal(App& app) {
 // Ports, mbuf pools and the workers' roles; rings for --pipeline.
 std::string set_up(App& app) {
   if (auto e = find_ports(app.opts, app.ports); !e.empty()) return e;
+  for (const std::string& w : kernel_port_warnings(app.ports, app.opts.mac_updating))
+    log_line("warning: " + w);
   std::vector<LcoreInfo> workers;
   unsigned lcore = 0;
   RTE_LCORE_FOREACH_WORKER(lcore) {

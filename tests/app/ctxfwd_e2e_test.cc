@@ -411,6 +411,49 @@ TEST_F(Ctxfwd, HelpLeavesNoGeneratedInputBehind) {
   EXPECT_TRUE(left.empty()) << "left in $TMPDIR: " << (left.empty() ? "" : left.front());
 }
 
+TEST_F(Ctxfwd, AfPacketPortsPrintTheirL2PitfallsAndFixes) {
+  // net_af_packet on the loopback of a new network namespace (nothing else reaches it).
+  if (geteuid() != 0) GTEST_SKIP() << "net_af_packet needs root (CAP_NET_RAW)";
+  const std::string unshare = "/usr/bin/unshare";  // util-linux
+  if (std::system((unshare + " -n true >/dev/null 2>&1").c_str()) != 0)
+    GTEST_SKIP() << "unshare -n fails here: no network namespaces";
+  for (const bool mac_updating : {true, false}) {
+    const std::string prefix = unique_prefix();
+    std::vector<std::string> argv{unshare,
+                                  "-n",
+                                  env_or_fail("CTXFWD_BIN"),
+                                  "-l",
+                                  "0,1",
+                                  "--no-huge",
+                                  "-m",
+                                  "256",
+                                  "--no-pci",
+                                  "--no-shconf",
+                                  "--no-telemetry",
+                                  "--file-prefix",
+                                  prefix,
+                                  "--vdev=net_af_packet0,iface=lo",
+                                  "--",
+                                  "--duration",
+                                  "1",
+                                  "--stats-period",
+                                  "0"};
+    if (!mac_updating) argv.push_back("--no-mac-updating");
+    const ProcessResult r = run_process(argv, dir_ / (prefix + ".txt"), 60s);
+    remove_eal_runtime_dir(prefix);
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_EQ(r.output.find("port 0 is net_af_packet on lo: the MAC rewrite") != std::string::npos,
+              mac_updating)
+        << r.output;
+    EXPECT_EQ(r.output.find("run with --no-mac-updating") != std::string::npos, mac_updating)
+        << r.output;
+    EXPECT_NE(r.output.find("port 0 is net_af_packet on lo: senders that offload checksums"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("ethtool -K IFACE tx off"), std::string::npos) << r.output;
+  }
+}
+
 TEST_F(Ctxfwd, BadCommandLinesAreRefusedBeforeEal) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--duration", "soon"}, "--duration: 'soon' is not a number of seconds"},
