@@ -67,8 +67,14 @@ sigset_t stop_signals() {
 std::string plan_eal_args(App& app, const std::vector<std::string>& eal_args) {
   const EalArgScan scan = scan_eal_args(eal_args);
   const bool embedded = !scan.devices && (scan.no_pci || dpdk_bound_pci_devices() == 0);
+  // EAL's -h / --help prints DPDK's usage and exits inside rte_eal_init, past tear_down:
+  // generate no input for it (it would be left in $TMPDIR) and say where ctxfwd's own are.
+  const bool eal_help = std::ranges::any_of(
+      eal_args.begin() + std::min<std::size_t>(1, eal_args.size()), eal_args.end(),
+      [](const std::string& a) { return a == "-h" || a == "--help"; });
+  if (eal_help) log_line("EAL's options follow; ctxfwd's own: ctxfwd -- --help");
   EmbeddedDevices dev;
-  if (embedded) {
+  if (embedded && !eal_help) {
     if (auto e = prepare_embedded_input(app.opts, app.input); !e.empty()) return e;
     log_line("embedded default input: " + app.input.description);
     dev.rx_pcap = app.input.rx_pcap;
@@ -97,6 +103,7 @@ std::string plan_eal_args(App& app, const std::vector<std::string>& eal_args) {
                         static_cast<long>(getpid()), app.eal);
       !e.empty())
     return e;
+  if (eal_help) return {};  // no port and no memory: EAL exits after its usage
   for (const std::string& note : app.eal.notes)
     log_line(note);
   return {};
@@ -120,6 +127,8 @@ std::string init_eal(App& app) {
 // Ports, mbuf pools and the workers' roles; rings for --pipeline.
 std::string set_up(App& app) {
   if (auto e = find_ports(app.opts, app.ports); !e.empty()) return e;
+  for (const std::string& w : kernel_port_warnings(app.ports, app.opts.mac_updating))
+    log_line("warning: " + w);
   std::vector<LcoreInfo> workers;
   unsigned lcore = 0;
   RTE_LCORE_FOREACH_WORKER(lcore) {
