@@ -52,7 +52,7 @@ using namespace ctxalloc;
 namespace {
 
 [[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "bench_flow_scale: %s\n", what);
+  std::fprintf(stderr, "flow_scale: %s\n", what);
   std::exit(1);
 }
 

@@ -229,7 +229,7 @@ def collect_goals(results, gb, cg):
     if fs and fs["results"]:
         top = max(r["flows"] for r in fs["results"])
         at = {r["peer"]: r for r in fs["results"] if r["flows"] == top and "skipped" not in r}
-        how = "bench_flow_scale, %d flows, median of %d alternating rounds" % (top, fs["rounds"])
+        how = "bench/flow_scale, %d flows, median of %d alternating rounds" % (top, fs["rounds"])
         mr = get(at, "growing", "memory_ratio")
         g.add(16, "flow scale: bytes held / bytes asked, growing contexts",
               "%.2fx" % mr if mr else "not measured", "≤ 1.30x",
