@@ -7,7 +7,8 @@
 #                                rotted; CI runs it (tests/bench, suite `bench`)
 # Steps: the machine; the Google Benchmark binaries (bench/collect.py gbench: alternating
 # rounds, medians); memory per workload (collect.py memory); instruction counts
-# (bench/callgrind.sh, bench/ctxfwd_callgrind.sh, bench/preload_peers.sh callgrind); the
+# (bench/callgrind.sh, bench/ctxfwd_callgrind.sh, bench/preload_peers.sh callgrind); 10^3 to
+# 10^6 concurrent flows (bench/flow_scale); the
 # applications (bench/ctxfwd_fwd.sh with dpdk-testpmd, bench/testpmd_bench.sh); the two-node
 # guest (bench/numa_guest.sh); whole
 # processes under LD_PRELOAD (bench/preload_peers.sh time); the mimalloc-bench suite
@@ -63,6 +64,16 @@ else
 fi
 bash bench/ctxfwd_callgrind.sh
 bash bench/preload_peers.sh callgrind
+step "a million flows (bench/flow_scale)"
+if [ -x "$BUILD/bench/flow_scale" ]; then
+  if [ $smoke = 1 ]; then
+    FLOWS=1000,5000 ROUNDS=1 "$BUILD/bench/flow_scale" >"$BENCH_RESULTS/flow_scale.json"
+  else
+    "$BUILD/bench/flow_scale" >"$BENCH_RESULTS/flow_scale.json"
+  fi
+else
+  echo "bench/all.sh: no $BUILD/bench/flow_scale (a build without DPDK): suite skipped"
+fi
 step "applications: ctxfwd and dpdk-testpmd"
 bash bench/ctxfwd_fwd.sh
 # testpmd's first two seconds are start-up: its runs need a few more.

@@ -224,6 +224,21 @@ def collect_goals(results, gb, cg):
     g.ratio(16, "short flow lifecycle: malloc / growing context instructions",
             get(cg, "flow_contexts", "flow_malloc"), get(cg, "flow_contexts", "flow_growing"),
             2.0, True, "callgrind: context + 4 blocks + release vs 4 malloc + 4 free")
+    # Issue 16: the flow-scale benchmark (bench/flow_scale_bench.cc), at its largest count.
+    fs = load(results, "flow_scale.json")
+    if fs and fs["results"]:
+        top = max(r["flows"] for r in fs["results"])
+        at = {r["peer"]: r for r in fs["results"] if r["flows"] == top and "skipped" not in r}
+        how = "bench/flow_scale, %d flows, median of %d alternating rounds" % (top, fs["rounds"])
+        mr = get(at, "growing", "memory_ratio")
+        g.add(16, "flow scale: bytes held / bytes asked, growing contexts",
+              "%.2fx" % mr if mr else "not measured", "≤ 1.30x",
+              None if mr is None else mr <= 1.3, how)
+        g.ratio(16, "flow scale open + close: malloc time / growing context time",
+                get(at, "malloc", "open_close_ns"), get(at, "growing", "open_close_ns"), 2.0,
+                True, how)
+        g.ratio(16, "flow scale per packet: malloc time / growing context time",
+                get(at, "malloc", "packet_ns"), get(at, "growing", "packet_ns"), 1.0, True, how)
     # Issue 18: the mimalloc-bench suite (bench/mimalloc_bench.py), one row per program.
     mb = load(results, "mimalloc_bench.json")
     if mb:
@@ -503,6 +518,58 @@ def main():
                     k, v["ctxalloc_mpps"], v["ring_mp_mc_mpps"], v["ratio"],
                     v["paired_ratio_median"]))
         md.append("")
+
+    fs = load(results, "flow_scale.json")
+    if fs and fs["results"]:
+        md.append("## A million flows (bench/flow_scale_bench.cc)\n")
+        md.append(
+            "F concurrent flows of a seeded mix (80%% short: a 48 B key, a 96 B state, 2-6 "
+            "packets each keeping a 40-200 B record; 18%% long: 50-400 packets of 64-512 B "
+            "records in a rolling window of 8; 2%% large: as long, 100-1000 packets, plus a "
+            "16 KiB block); a flow that ends is replaced at once. Peers in the same process, "
+            "alternating over %d rounds, medians (seed %d, %d packets per flow, at least "
+            "20000; load average %s at the start, %s at the end). *open+close*: a flow "
+            "opened (its context, key and state) and closed, F then F; *packet*: one packet "
+            "of a random flow, flow churn included; *held / asked*: the bytes the peer holds "
+            "for the live flows over the bytes they asked, after the packets (growing: chunks "
+            "and large blocks handed out; malloc: mallinfo2 uordblks + hblkhd; rte_malloc: "
+            "heap_allocsz_bytes; rte_mempool: 256 B objects in use x element size, larger "
+            "blocks by rte_malloc; pmr: what the resources took from new/delete plus the "
+            "resources). Times include first-touch page faults.\n" % (
+                fs["rounds"], fs["seed"], fs["packets_per_flow"],
+                fs.get("load_average_start", "?"), fs.get("load_average_end", "?")))
+        counts = sorted({r["flows"] for r in fs["results"]})
+        peers = []
+        for r in fs["results"]:
+            if r["peer"] not in peers:
+                peers.append(r["peer"])
+        cell = {(r["flows"], r["peer"]): r for r in fs["results"] if "skipped" not in r}
+        skipped = ["%s at %d flows (%s)" % (r["peer"], r["flows"], r["skipped"])
+                   for r in fs["results"] if "skipped" in r]
+        if skipped:
+            md.append("Not run: %s.\n" % "; ".join(skipped))
+        md.append("| flows | peer | open+close ns | packet ns | held / asked | held MiB |\n"
+                  "|---|---|---|---|---|---|")
+        for n in counts:
+            for p in peers:
+                r = cell.get((n, p))
+                if r:
+                    md.append("| %d | %s | %.1f | %.1f | %.2fx | %.1f |" % (
+                        n, p, r["open_close_ns"], r["packet_ns"], r["memory_ratio"],
+                        r["held_bytes"] / 1048576.0))
+        md.append("")
+        labels = ["%d flows" % n for n in counts]
+        for key, title, png, ref in (
+                ("open_close_ns", "flow open + close, ns (lower is better)",
+                 "flow-scale-open-close.png", None),
+                ("packet_ns", "one packet, ns (lower is better)", "flow-scale-packet.png", None),
+                ("memory_ratio", "bytes held / bytes asked (goal for growing: 1.3)",
+                 "flow-scale-memory.png", 1.3)):
+            series = {p: [get(cell, (n, p), key) if (n, p) in cell else None for n in counts]
+                      for p in peers}
+            bar_plot(os.path.join(plots, png), title, labels, series, key, ref_line=ref,
+                     log=key != "memory_ratio")
+            md.append("![flow scale %s](bench/%s)\n" % (key, png))
 
     mb = load(results, "mimalloc_bench.json")
     if mb:

@@ -67,8 +67,14 @@ sigset_t stop_signals() {
 std::string plan_eal_args(App& app, const std::vector<std::string>& eal_args) {
   const EalArgScan scan = scan_eal_args(eal_args);
   const bool embedded = !scan.devices && (scan.no_pci || dpdk_bound_pci_devices() == 0);
+  // EAL's -h / --help prints DPDK's usage and exits inside rte_eal_init, past tear_down:
+  // generate no input for it (it would be left in $TMPDIR) and say where ctxfwd's own are.
+  const bool eal_help = std::ranges::any_of(
+      eal_args.begin() + std::min<std::size_t>(1, eal_args.size()), eal_args.end(),
+      [](const std::string& a) { return a == "-h" || a == "--help"; });
+  if (eal_help) log_line("EAL's options follow; ctxfwd's own: ctxfwd -- --help");
   EmbeddedDevices dev;
-  if (embedded) {
+  if (embedded && !eal_help) {
     if (auto e = prepare_embedded_input(app.opts, app.input); !e.empty()) return e;
     log_line("embedded default input: " + app.input.description);
     dev.rx_pcap = app.input.rx_pcap;
@@ -89,7 +95,7 @@ std::string plan_eal_args(App& app, const std::vector<std::string>& eal_args) {
   need.mbufs = app.opts.mbufs != 0 ? app.opts.mbufs
                                    : std::max<std::uint64_t>(
                                          8191, 2 * (kRxDesc + kTxDesc) + 1024 + replayed_packets);
-  need.max_flows = app.opts.resolved_max_flows();
+  need.max_flows = per_lcore_share(app.opts.resolved_max_flows(), need.workers);
   need.flow_context_bytes = app.opts.resolved_flow_context_bytes();
   need.flow_memory_from_dpdk = app.opts.flow_alloc == FlowAllocKind::rte_malloc;
   need.ctxalloc_bytes = app.ctxalloc_bytes;
@@ -97,6 +103,7 @@ std::string plan_eal_args(App& app, const std::vector<std::string>& eal_args) {
                         static_cast<long>(getpid()), app.eal);
       !e.empty())
     return e;
+  if (eal_help) return {};  // no port and no memory: EAL exits after its usage
   for (const std::string& note : app.eal.notes)
     log_line(note);
   return {};
@@ -120,6 +127,8 @@ std::string init_eal(App& app) {
 // Ports, mbuf pools and the workers' roles; rings for --pipeline.
 std::string set_up(App& app) {
   if (auto e = find_ports(app.opts, app.ports); !e.empty()) return e;
+  for (const std::string& w : kernel_port_warnings(app.ports, app.opts.mac_updating))
+    log_line("warning: " + w);
   std::vector<LcoreInfo> workers;
   unsigned lcore = 0;
   RTE_LCORE_FOREACH_WORKER(lcore) {
@@ -136,6 +145,10 @@ std::string set_up(App& app) {
     st->plan = a;
     app.lcores.push_back(std::move(st));
   }
+  app.flow_lcores = 0;
+  for (const LcoreAssignment& a : plan)
+    if (a.role == Role::forward || a.role == Role::pipeline_rx) ++app.flow_lcores;
+  if (app.flow_lcores == 0) app.flow_lcores = 1;
   for (auto& st : app.lcores) {
     if (st->plan.role != Role::pipeline_rx) continue;
     LcoreState& tx = *app.lcores[st->plan.peer];
@@ -324,6 +337,10 @@ std::string load_config(App& app) {
     o.idle_timeout_ms = static_cast<std::uint32_t>(
         std::min<std::int64_t>(f.idle_timeout.count(), std::numeric_limits<std::uint32_t>::max()));
   if (!o.max_flows) o.max_flows = f.max_flows;
+  // --max-flows beyond what the configuration's lcores hold: refused with the numbers.
+  if (ctxalloc)
+    if (std::string e = cfg->flow_sizing_error(*o.max_flows); !e.empty())
+      return "--max-flows " + std::to_string(*o.max_flows) + " with " + cfg->source + ": " + e;
   if (ctxalloc && o.flow_context_bytes && *o.flow_context_bytes != f.block_size)
     return "--flow-context-bytes " + std::to_string(*o.flow_context_bytes) +
            ": with --flow-alloc ctxalloc a flow's context is the configuration's [flows] "
@@ -334,7 +351,7 @@ std::string load_config(App& app) {
     for (const ctxalloc::dpdk::SocketConfig& sc : cfg->sockets)
       app.ctxalloc_bytes += cfg->socket_demand(sc);
   log_line("configuration: " + cfg->source + " (flows: " + std::to_string(*o.max_flows) +
-           " per lcore, idle timeout " + std::to_string(*o.idle_timeout_ms) + " ms, " +
+           " over all lcores, idle timeout " + std::to_string(*o.idle_timeout_ms) + " ms, " +
            std::to_string(*o.flow_context_bytes) + " B per flow)");
   return {};
 }

@@ -73,6 +73,11 @@ struct App {
   Ports ports;
   std::uint32_t mbufs = 0;
   std::vector<std::unique_ptr<LcoreState>> lcores;  ///< workers, in plan order
+  std::uint32_t flow_lcores = 1;  ///< lcores that own a flow table (forward, pipeline rx)
+  /// One flow lcore's share of --max-flows (a process-wide count).
+  std::uint32_t max_flows_per_lcore() const {
+    return per_lcore_share(opts.resolved_max_flows(), flow_lcores);
+  }
   std::atomic<bool> stop{false};
   std::uint64_t tsc_hz = 0;
   std::string stop_reason;

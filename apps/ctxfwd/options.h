@@ -2,6 +2,7 @@
 // includes no DPDK header, so the parser is unit-tested without an EAL.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -27,12 +28,19 @@ struct PortPair {
 };
 
 /// Built-in values of the settings a config file may also set (see resolve()).
-inline constexpr std::uint32_t kDefaultMaxFlows = 16384;         ///< per lcore
+inline constexpr std::uint32_t kDefaultMaxFlows = 16384;         ///< per process
 inline constexpr std::uint32_t kDefaultIdleTimeoutMs = 10000;    ///< 10 s
 inline constexpr std::uint32_t kDefaultFlowContextBytes = 4096;  ///< per flow
 inline constexpr std::uint32_t kMaxFlowsLimit = 1u << 24;        ///< what --max-flows accepts
 inline constexpr std::uint32_t kDefaultRingSize = 1024;          ///< --pipeline ring, per pair
 inline constexpr std::uint32_t kBurst = 32;                      ///< rx/tx burst
+
+/// One flow lcore's share of a process-wide flow count: total split evenly over `lcores`,
+/// rounded up (every lcore admits at least one flow; 0 lcores count as one).
+constexpr std::uint32_t per_lcore_share(std::uint32_t total, std::uint32_t lcores) {
+  const std::uint32_t n = lcores == 0 ? 1 : lcores;
+  return static_cast<std::uint32_t>(std::max<std::uint64_t>(1, (std::uint64_t{total} + n - 1) / n));
+}
 
 /// The application's options (after `--`). Settings a config file will also carry are
 /// optional here: a value given on the command line wins over the config file, which
@@ -47,7 +55,7 @@ struct AppOptions {
   std::string stats_json;                  ///< --stats-json FILE
   FlowAllocKind flow_alloc = FlowAllocKind::ctxalloc;  ///< --flow-alloc
   bool pipeline = false;                               ///< --pipeline
-  std::optional<std::uint32_t> max_flows;              ///< --max-flows, per lcore
+  std::optional<std::uint32_t> max_flows;              ///< --max-flows, per process
   std::optional<std::uint32_t> idle_timeout_ms;        ///< --idle-timeout-ms
   std::optional<std::uint32_t> flow_context_bytes;     ///< --flow-context-bytes
   std::uint64_t max_packets = 0;  ///< --max-packets: stop after this many rx (0: no limit)
@@ -59,6 +67,8 @@ struct AppOptions {
   std::string gen_profile = "default";  ///< --gen-profile: ctxgen profile of that input
   bool help = false;                    ///< -h / --help
 
+  /// Live flows at most over the whole process (every flow lcore together), for every
+  /// --flow-alloc: the meaning of the plugin's [flows] max_flows.
   std::uint32_t resolved_max_flows() const { return max_flows.value_or(kDefaultMaxFlows); }
   std::uint32_t resolved_idle_timeout_ms() const {
     return idle_timeout_ms.value_or(kDefaultIdleTimeoutMs);

@@ -5,8 +5,11 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include <net/if.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <string_view>
 
 namespace ctxfwd {
 namespace {
@@ -91,6 +94,32 @@ std::string find_ports(const AppOptions& opts, Ports& out) {
     if (rte_eth_dev_get_name_by_port(p, name) == 0) out.name[p] = name;
   }
   return {};
+}
+
+std::vector<std::string> kernel_port_warnings(const Ports& ports, bool mac_updating) {
+  std::vector<std::string> out;
+  for (std::uint16_t p : ports.enabled) {
+    rte_eth_dev_info info{};
+    if (rte_eth_dev_info_get(p, &info) != 0 || info.driver_name == nullptr ||
+        std::string_view(info.driver_name) != "net_af_packet")
+      continue;
+    char ifname[IF_NAMESIZE] = {};
+    const std::string iface = info.if_index != 0 && if_indextoname(info.if_index, ifname)
+                                  ? std::string(ifname)
+                                  : std::string("its interface");
+    const std::string what = "port " + std::to_string(p) + " is net_af_packet on " + iface;
+    if (mac_updating)
+      out.push_back(what +
+                    ": the MAC rewrite (destination 02:00:00:00:00:<port>) also rewrites ARP and "
+                    "broadcast frames, so the hosts on that segment drop everything; to bridge "
+                    "it, run with --no-mac-updating");
+    out.push_back(what +
+                  ": senders that offload checksums (veths do by default) hand the kernel "
+                  "frames with partial TCP/UDP checksums, which reach the other side unfinished "
+                  "and are dropped there; turn the offload off on each sending interface: "
+                  "ethtool -K IFACE tx off (for veths, the end inside each namespace)");
+  }
+  return out;
 }
 
 std::uint32_t mbufs_needed(const Ports& ports, std::size_t workers, bool pipeline,

@@ -31,6 +31,11 @@ struct Ports {
 /// The enabled ports (port mask, every available port by default) and their pairs.
 std::string find_ports(const AppOptions& opts, Ports& out);
 
+/// Warnings for ports that are kernel interfaces on a real L2 segment (net_af_packet):
+/// what the MAC rewrite does to ARP and broadcasts there, and the partial checksums of
+/// offloading senders, each with its fix. Empty when no enabled port is one.
+std::vector<std::string> kernel_port_warnings(const Ports& ports, bool mac_updating);
+
 /// Mbufs each pool needs when --mbufs is not given: descriptors, bursts in flight,
 /// pipeline rings, and `extra` (an infinite_rx pcap keeps its whole file in mbufs).
 std::uint32_t mbufs_needed(const Ports& ports, std::size_t workers, bool pipeline,

@@ -46,7 +46,7 @@ std::uint64_t memory_bound(const App& app) {
   std::uint64_t flow_lcores = 0;
   for (const auto& st : app.lcores)
     if (st->plan.role == Role::forward || st->plan.role == Role::pipeline_rx) ++flow_lcores;
-  return flow_lcores * app.opts.resolved_max_flows() * app.opts.resolved_flow_context_bytes();
+  return flow_lcores * app.max_flows_per_lcore() * app.opts.resolved_flow_context_bytes();
 }
 
 // out += " name n". (Appending piecewise also avoids GCC 12's false -Wrestrict on
@@ -305,6 +305,7 @@ std::string summary_json(const App& app) {
   w.value("pipeline", app.opts.pipeline);
   w.value("mac_updating", app.opts.mac_updating);
   w.value("max_flows", std::uint64_t{app.opts.resolved_max_flows()});
+  w.value("max_flows_per_lcore", std::uint64_t{app.max_flows_per_lcore()});
   w.value("idle_timeout_ms", std::uint64_t{app.opts.resolved_idle_timeout_ms()});
   w.value("flow_context_bytes", std::uint64_t{app.opts.resolved_flow_context_bytes()});
   w.value("config", app.opts.config_path);

@@ -193,7 +193,7 @@ class Worker {
     FlowAllocConfig ac;
     ac.lcore_id = st_.plan.lcore;
     ac.socket_id = st_.plan.socket;
-    ac.max_flows = app_.opts.resolved_max_flows();
+    ac.max_flows = app_.max_flows_per_lcore();
     ac.context_bytes = app_.opts.resolved_flow_context_bytes();
     ac.counters = &st_.alloc;
     if (auto e = alloc_.init(ac); !e.empty()) return e;

@@ -87,6 +87,24 @@ std::uint64_t Config::socket_demand(const SocketConfig& s) const noexcept {
   return need;
 }
 
+std::string Config::flow_sizing_error(std::uint32_t max) const {
+  if (lcores.empty() || max == 0) return {};
+  const std::uint64_t n = lcores.size();
+  const std::uint64_t share = (std::uint64_t{max} + n - 1) / n;
+  const std::uint64_t need = share * flows.block_size;
+  // The lcore with the smallest thread allocator is the one that runs out first.
+  const LcoreConfig* tight = &lcores.front();
+  for (const LcoreConfig& l : lcores)
+    if (l.thread_size < tight->thread_size) tight = &l;
+  const std::uint64_t have = ready_bytes() + tight->thread_size;
+  if (need <= have) return {};
+  return "max_flows = " + std::to_string(max) + " over " + std::to_string(n) +
+         " lcores gives lcore " + std::to_string(tight->id) + " a share of " +
+         std::to_string(share) + " flows x " + format_bytes(flows.block_size) + " = " +
+         format_bytes(need) + " needed, but its ready blocks (" + format_bytes(ready_bytes()) +
+         ") and thread_size (" + format_bytes(tight->thread_size) + ") give " + format_bytes(have);
+}
+
 std::string Diagnostic::to_string() const {
   // Appends rather than `a + b` temporaries: GCC 12's -Wrestrict misfires on those.
   std::string s = file;

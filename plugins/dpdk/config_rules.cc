@@ -119,6 +119,14 @@ void ready_blocks_fit_max_flows(const Config& c, DiagnosticSink& sink) {
                   ", more than max_flows = " + std::to_string(c.flows.max_flows));
 }
 
+// Sizing: max_flows counts flows of the whole process; with the lcores' even shares
+// (ctxfwd's split, docs/ctxfwd.md) every lcore must hold its share of blocks, else a
+// config that can never serve max_flows passes.
+void max_flows_fit_lcore_memory(const Config& c, DiagnosticSink& sink) {
+  if (std::string e = c.flow_sizing_error(c.flows.max_flows); !e.empty())
+    sink.at_key("flows", "max_flows", std::move(e));
+}
+
 }  // namespace
 
 void check_cross_section_rules(const Config& c, DiagnosticSink& sink) {
@@ -127,6 +135,7 @@ void check_cross_section_rules(const Config& c, DiagnosticSink& sink) {
   fallback_matches_thread_allocators(c, sink);
   sockets_fit_their_hugepages(c, sink);
   ready_blocks_fit_max_flows(c, sink);
+  max_flows_fit_lcore_memory(c, sink);
 }
 
 }  // namespace ctxalloc::dpdk::detail

@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -372,6 +375,119 @@ TEST_F(Ctxfwd, CtxallocRefusesAFlowSizeTheConfigurationDoesNotHave) {
   EXPECT_NE(r.proc.output.find("block_size"), std::string::npos) << r.proc.output;
   // Refused before EAL starts: no device was probed.
   EXPECT_EQ(r.proc.output.find("EAL:"), std::string::npos) << r.proc.output;
+}
+
+// Sizing at start-up: max_flows is a process-wide count, and a file whose lcores cannot
+// hold their shares of flow blocks is refused with the file, line, bytes needed and had.
+TEST_F(Ctxfwd, MaxFlowsBeyondTheLcoresMemoryRefusesToStart) {
+  const std::string cfg = dir_ / "too-many-flows.ini";
+  std::ofstream(cfg) << "[ctxalloc]\nhugepages = prefer\nfallback = context -> thread -> global\n"
+                        "[socket.0]\nlcores = 0-1\nhugepage_size = 2M\nhugepages = 64\n"
+                        "global_heap = 32M\n[lcore.default]\nthread_allocator = tree\n"
+                        "thread_size = 8M\n[flows]\nkind = bump\nblock_size = 16K\n"
+                        "ready_blocks = 256\nmax_flows = 4096\nidle_timeout = 10s\n";
+  const AppRun r = run({"-l", "0,1"}, {"--flow-alloc", "ctxalloc", "--config", cfg});
+  EXPECT_EQ(r.proc.status, 1) << r.proc.output;
+  EXPECT_NE(r.proc.output.find(cfg + ":16: [flows] max_flows: max_flows = 4096 over 2 lcores"),
+            std::string::npos)
+      << r.proc.output;
+  EXPECT_NE(r.proc.output.find("= 32 MiB needed, but its ready blocks (4 MiB) and thread_size "
+                               "(8 MiB) give 12 MiB"),
+            std::string::npos)
+      << r.proc.output;
+}
+
+// --max-flows beyond what the (embedded default) configuration's lcores hold.
+TEST_F(Ctxfwd, MaxFlowsOptionBeyondCapacityRefusesToStart) {
+  const AppRun r = run({"-l", "0,1"}, {"--flow-alloc", "ctxalloc", "--max-flows", "100000"});
+  EXPECT_EQ(r.proc.status, 1) << r.proc.output;
+  EXPECT_NE(r.proc.output.find("--max-flows 100000 with embedded:config/default.ini: max_flows = "
+                               "100000 over 2 lcores gives lcore 0 a share of 50000 flows x 16 "
+                               "KiB = "),
+            std::string::npos)
+      << r.proc.output;
+  EXPECT_NE(r.proc.output.find("needed, but its ready blocks (8 MiB) and thread_size (12 MiB) "
+                               "give 20 MiB"),
+            std::string::npos)
+      << r.proc.output;
+}
+
+TEST_F(Ctxfwd, HelpLeavesNoGeneratedInputBehind) {
+  // The embedded default writes its capture and manifest to $TMPDIR; EAL's --help exits
+  // inside rte_eal_init, so ctxfwd must not generate them for it (issue 17).
+  const std::string tmp = dir_ / "tmpdir";
+  ASSERT_TRUE(std::filesystem::create_directory(tmp));
+  const char* old = std::getenv("TMPDIR");
+  const std::string saved = old != nullptr ? old : "";
+  setenv("TMPDIR", tmp.c_str(), 1);
+  const std::string bin = env_or_fail("CTXFWD_BIN");
+  const std::vector<std::vector<std::string>> cases = {
+      {bin, "--help"}, {bin, "-l", "0,1", "-h"}, {bin, "--", "--help"}};
+  std::vector<ProcessResult> results;
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    results.push_back(run_process(cases[i], dir_ / ("help" + std::to_string(i) + ".txt"), 60s));
+  if (old != nullptr)
+    setenv("TMPDIR", saved.c_str(), 1);
+  else
+    unsetenv("TMPDIR");
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const ProcessResult& r = results[i];
+    EXPECT_EQ(r.status, 0) << r.output;
+    const bool eal = i < 2;
+    EXPECT_EQ(r.output.find("EAL common options") != std::string::npos, eal) << r.output;
+    EXPECT_EQ(r.output.find("ctxfwd's own: ctxfwd -- --help") != std::string::npos, eal)
+        << r.output;
+    if (!eal) {
+      EXPECT_NE(r.output.find("usage: ctxfwd"), std::string::npos) << r.output;
+    }
+  }
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(tmp))
+    left.push_back(e.path().filename());
+  EXPECT_TRUE(left.empty()) << "left in $TMPDIR: " << (left.empty() ? "" : left.front());
+}
+
+TEST_F(Ctxfwd, AfPacketPortsPrintTheirL2PitfallsAndFixes) {
+  // net_af_packet on the loopback of a new network namespace (nothing else reaches it).
+  if (geteuid() != 0) GTEST_SKIP() << "net_af_packet needs root (CAP_NET_RAW)";
+  const std::string unshare = "/usr/bin/unshare";  // util-linux
+  if (std::system((unshare + " -n true >/dev/null 2>&1").c_str()) != 0)
+    GTEST_SKIP() << "unshare -n fails here: no network namespaces";
+  for (const bool mac_updating : {true, false}) {
+    const std::string prefix = unique_prefix();
+    std::vector<std::string> argv{unshare,
+                                  "-n",
+                                  env_or_fail("CTXFWD_BIN"),
+                                  "-l",
+                                  "0,1",
+                                  "--no-huge",
+                                  "-m",
+                                  "256",
+                                  "--no-pci",
+                                  "--no-shconf",
+                                  "--no-telemetry",
+                                  "--file-prefix",
+                                  prefix,
+                                  "--vdev=net_af_packet0,iface=lo",
+                                  "--",
+                                  "--duration",
+                                  "1",
+                                  "--stats-period",
+                                  "0"};
+    if (!mac_updating) argv.push_back("--no-mac-updating");
+    const ProcessResult r = run_process(argv, dir_ / (prefix + ".txt"), 60s);
+    remove_eal_runtime_dir(prefix);
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_EQ(r.output.find("port 0 is net_af_packet on lo: the MAC rewrite") != std::string::npos,
+              mac_updating)
+        << r.output;
+    EXPECT_EQ(r.output.find("run with --no-mac-updating") != std::string::npos, mac_updating)
+        << r.output;
+    EXPECT_NE(r.output.find("port 0 is net_af_packet on lo: senders that offload checksums"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("ethtool -K IFACE tx off"), std::string::npos) << r.output;
+  }
 }
 
 TEST_F(Ctxfwd, BadCommandLinesAreRefusedBeforeEal) {

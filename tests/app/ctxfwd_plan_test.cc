@@ -109,6 +109,20 @@ TEST(CtxfwdOptions, RefusesBadValuesWithTheOptionsName) {
   }
 }
 
+// --max-flows (and [flows] max_flows) count flows of the whole process: each flow lcore
+// gets an even share, rounded up, never 0.
+TEST(CtxfwdOptions, MaxFlowsIsSplitIntoPerLcoreShares) {
+  EXPECT_EQ(per_lcore_share(1000, 1), 1000u);
+  EXPECT_EQ(per_lcore_share(1000, 4), 250u);
+  EXPECT_EQ(per_lcore_share(1001, 4), 251u);
+  EXPECT_EQ(per_lcore_share(1048576, 8), 131072u);
+  EXPECT_EQ(per_lcore_share(3, 8), 1u);
+  EXPECT_EQ(per_lcore_share(1000, 0), 1000u);
+  EXPECT_EQ(per_lcore_share(kMaxFlowsLimit, 3), (kMaxFlowsLimit + 2) / 3);
+  AppOptions o;
+  EXPECT_EQ(o.resolved_max_flows(), kDefaultMaxFlows);
+}
+
 TEST(CtxfwdOptions, SplitsAtTheFirstDoubleDash) {
   const char* argv[] = {"ctxfwd", "-l", "0,1", "--", "--pipeline", "--", "x"};
   const SplitArgs s = split_args(7, argv);

@@ -100,6 +100,10 @@ struct Config {
   /// Bytes a socket's lcores and heap take: global_heap + for every lcore on it,
   /// thread_size + ready_bytes().
   std::uint64_t socket_demand(const SocketConfig& s) const noexcept;
+  /// Sizing of `max_flows` live flows (a process-wide count split evenly over the
+  /// lcores, rounded up): empty when every lcore holds its share of block_size blocks in
+  /// its ready blocks + thread_size, else what is needed and what is available.
+  std::string flow_sizing_error(std::uint32_t max_flows) const;
 };
 
 /// One problem in a file: where, and what is wrong.

@@ -1,0 +1,447 @@
+// The flow-scale benchmark (issue 16, item 5): F concurrent flows (10^3 .. 10^6) with a
+// seeded mix, each flow's memory through one of five peers, in the same run, the peers
+// alternating round by round (medians of the rounds):
+//   growing     a ctxalloc GrowingContext per flow (the lcore's FlowChunks pool)
+//   malloc      glibc malloc/free per block
+//   rte_malloc  rte_malloc/rte_free per block (EAL: one lcore, --no-huge --no-shconf)
+//   rte_mempool fixed 256-byte objects of one rte_mempool per block (blocks above 256 B,
+//               the large flows' 16 KiB one, through rte_malloc)
+//   pmr         a std::pmr::monotonic_buffer_resource per flow (first buffer 1 KiB, on
+//               new/delete), its frees no-ops
+// The mix (seeded): 80% short flows (a 48 B key and a 96 B state at the start, then 2-6
+// packets each keeping a 40-200 B record until the flow ends), 18% long flows (key, state,
+// 50-400 packets of 64-512 B records in a rolling window of the last 8), 2% large flows
+// (as long ones, 100-1000 packets, plus a 16 KiB block at the start). A flow that ends is
+// replaced by a new one at once, so F flows are live throughout.
+// Figures per peer and F:
+//   open_close_ns  a flow opened (created, key and state asked) and closed, per flow: F
+//                  opened, then F closed
+//   packet_ns      one packet of a random live flow (its record asked, the window's
+//                  oldest freed, the flow closed and a new one opened when it ends)
+//   memory_ratio   bytes the peer holds for the live flows / bytes they asked, after the
+//                  packets (growing: bytes in chunks and large blocks handed out; malloc:
+//                  mallinfo2 uordblks + hblkhd; rte_malloc: heap_allocsz_bytes; rte_mempool:
+//                  objects in use x their element size, plus rte_malloc's; pmr: bytes the
+//                  resources took from new/delete plus the resources themselves)
+// Output: one JSON object on stdout. Environment: FLOWS (comma list, default
+// 1000,10000,100000,1000000), ROUNDS (default 3), PACKETS_PER_FLOW (default 4),
+// SEED (default 1), RTE_MALLOC_MAX_FLOWS (default 100000: rte_malloc is left out above it,
+// its free-list search making a round at 10^6 flows take minutes; said in the JSON).
+#include <malloc.h>
+#include <rte_eal.h>
+#include <rte_malloc.h>
+#include <rte_mempool.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory_resource>
+#include <new>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ctxalloc/switchable/context.h"
+#include "ctxalloc/switchable/thread_heap.h"
+#include "dpdk_mempool_workloads.h"
+
+using namespace ctxalloc;
+
+namespace {
+
+[[noreturn]] void die(const char* what) {
+  std::fprintf(stderr, "flow_scale: %s\n", what);
+  std::exit(1);
+}
+
+constexpr unsigned kWindow = 8;
+constexpr std::size_t kKey = 48, kState = 96, kLargeBlock = 16384, kObject = 256;
+
+enum class Kind : std::uint8_t { short_flow, long_flow, large_flow };
+
+// One live flow: its peer handle, the blocks it keeps (key, state, large block, then the
+// records: all of them for a short flow, the last kWindow for the others).
+struct Flow {
+  void* handle = nullptr;
+  std::vector<std::pair<void*, std::uint32_t>> blocks;
+  std::uint32_t packets_left = 0, head = 0;  // head: the window's oldest record
+  std::size_t asked = 0;
+  Kind kind = Kind::short_flow;
+};
+
+struct Mix {
+  std::mt19937_64 rng;
+  explicit Mix(std::uint64_t seed) : rng(seed) {}
+  unsigned below(unsigned n) { return static_cast<unsigned>(rng() % n); }
+  unsigned between(unsigned lo, unsigned hi) { return lo + below(hi - lo + 1); }
+};
+
+template <class Peer>
+struct Driver {
+  Peer& peer;
+  std::size_t asked = 0;
+
+  void* take(Flow& f, std::size_t bytes) {
+    void* p = peer.allocate(f.handle, bytes);
+    if (p == nullptr) die("allocation refused");
+    static_cast<volatile char*>(p)[0] = 1;
+    f.asked += bytes;
+    asked += bytes;
+    return p;
+  }
+  void open(Flow& f, Mix& mix) {
+    const unsigned r = mix.below(100);
+    f.kind = r < 80 ? Kind::short_flow : r < 98 ? Kind::long_flow : Kind::large_flow;
+    f.packets_left = f.kind == Kind::short_flow  ? mix.between(2, 6)
+                     : f.kind == Kind::long_flow ? mix.between(50, 400)
+                                                 : mix.between(100, 1000);
+    f.head = 0;
+    f.asked = 0;
+    f.blocks.clear();
+    f.handle = peer.open();
+    f.blocks.emplace_back(take(f, kKey), kKey);
+    f.blocks.emplace_back(take(f, kState), kState);
+    if (f.kind == Kind::large_flow) f.blocks.emplace_back(take(f, kLargeBlock), kLargeBlock);
+  }
+  void close(Flow& f) {
+    peer.close(f.handle, f.blocks);
+    asked -= f.asked;
+    f.handle = nullptr;
+  }
+  void packet(Flow& f, Mix& mix) {
+    if (f.kind == Kind::short_flow) {
+      const unsigned s = mix.between(40, 200);
+      f.blocks.emplace_back(take(f, s), s);
+    } else {
+      const unsigned s = mix.between(64, 512);
+      const std::size_t fixed = f.kind == Kind::large_flow ? 3 : 2;
+      void* p = take(f, s);
+      if (f.blocks.size() < fixed + kWindow) {
+        f.blocks.emplace_back(p, s);
+      } else {
+        auto& old = f.blocks[fixed + f.head];
+        peer.free(f.handle, old.first, old.second);
+        f.asked -= old.second;
+        asked -= old.second;
+        old = {p, s};
+        f.head = (f.head + 1) % kWindow;
+      }
+    }
+    if (--f.packets_left == 0) {
+      close(f);
+      open(f, mix);
+    }
+  }
+};
+
+// ---- the peers: open() a flow handle, allocate/free in it, close() it (every block it
+// keeps given), held() the bytes held now.
+
+struct GrowingPeer {
+  static constexpr const char* name = "growing";
+  FlowChunks& pool = current_thread_heap()->flow_chunks();
+  void* open() {
+    GrowingContext* g = GrowingContext::create(pool);
+    if (g == nullptr) die("growing context refused");
+    return g;
+  }
+  void* allocate(void* h, std::size_t n) {
+    return static_cast<GrowingContext*>(h)->allocate(Layout{n, 8}).ptr;
+  }
+  void free(void* h, void* p, std::size_t n) { static_cast<GrowingContext*>(h)->free(p, n); }
+  void close(void* h, const std::vector<std::pair<void*, std::uint32_t>>&) {
+    static_cast<GrowingContext*>(h)->release();
+  }
+  std::uint64_t held() const {
+    const FlowChunks::Figures f = pool.figures();
+    return f.chunk_bytes + f.large_bytes;
+  }
+  void finish() { pool.trim(); }
+};
+
+struct MallocPeer {
+  static constexpr const char* name = "malloc";
+  void* open() { return nullptr; }
+  void* allocate(void*, std::size_t n) { return std::malloc(n); }
+  void free(void*, void* p, std::size_t) { std::free(p); }
+  void close(void*, const std::vector<std::pair<void*, std::uint32_t>>& blocks) {
+    for (auto& b : blocks)
+      std::free(b.first);
+  }
+  std::uint64_t held() const {
+    const struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+  }
+  void finish() { malloc_trim(0); }
+};
+
+std::uint64_t rte_heap_alloc_bytes() {
+  rte_malloc_socket_stats st{};
+  if (rte_malloc_get_socket_stats(0, &st) != 0) die("rte_malloc_get_socket_stats failed");
+  return st.heap_allocsz_bytes;
+}
+
+struct RteMallocPeer {
+  static constexpr const char* name = "rte_malloc";
+  std::uint64_t base = rte_heap_alloc_bytes();
+  void* open() { return nullptr; }
+  void* allocate(void*, std::size_t n) { return rte_malloc(nullptr, n, 8); }
+  void free(void*, void* p, std::size_t) { rte_free(p); }
+  void close(void*, const std::vector<std::pair<void*, std::uint32_t>>& blocks) {
+    for (auto& b : blocks)
+      rte_free(b.first);
+  }
+  std::uint64_t held() const { return rte_heap_alloc_bytes() - base; }
+  void finish() {}
+};
+
+struct RteMempoolPeer {
+  static constexpr const char* name = "rte_mempool";
+  rte_mempool* mp = nullptr;
+  std::uint64_t base = 0, in_use = 0;
+  explicit RteMempoolPeer(unsigned objects) {
+    static unsigned serial = 0;
+    const std::string n = "flow_scale_" + std::to_string(serial++);
+    mp = rte_mempool_create(n.c_str(), objects, kObject, 256, 0, nullptr, nullptr, nullptr, nullptr,
+                            SOCKET_ID_ANY, 0);
+    if (mp == nullptr) die("rte_mempool_create failed (EAL memory, -m)");
+    base = rte_heap_alloc_bytes();
+  }
+  ~RteMempoolPeer() { rte_mempool_free(mp); }
+  void* open() { return nullptr; }
+  void* allocate(void*, std::size_t n) {
+    if (n > kObject) return rte_malloc(nullptr, n, 8);
+    void* p = nullptr;
+    if (rte_mempool_get(mp, &p) != 0) return nullptr;
+    ++in_use;
+    return p;
+  }
+  void free(void*, void* p, std::size_t n) {
+    if (n > kObject) return rte_free(p);
+    rte_mempool_put(mp, p);
+    --in_use;
+  }
+  void close(void* h, const std::vector<std::pair<void*, std::uint32_t>>& blocks) {
+    for (auto& b : blocks)
+      free(h, b.first, b.second);
+  }
+  std::uint64_t held() const {
+    const std::uint64_t elt = mp->header_size + mp->elt_size + mp->trailer_size;
+    return in_use * elt + (rte_heap_alloc_bytes() - base);
+  }
+  void finish() {}
+};
+
+struct CountingResource final : std::pmr::memory_resource {
+  std::uint64_t bytes = 0;
+  void* do_allocate(std::size_t n, std::size_t a) override {
+    bytes += n;
+    return ::operator new (n, std::align_val_t{a});
+  }
+  void do_deallocate(void* p, std::size_t n, std::size_t a) override {
+    bytes -= n;
+    ::operator delete (p, n, std::align_val_t{a});
+  }
+  bool do_is_equal(const memory_resource& o) const noexcept override { return this == &o; }
+};
+
+struct PmrPeer {
+  static constexpr const char* name = "pmr";
+  CountingResource upstream;
+  std::uint64_t live = 0;
+  void* open() {
+    ++live;
+    return new std::pmr::monotonic_buffer_resource(1024, &upstream);
+  }
+  void* allocate(void* h, std::size_t n) {
+    return static_cast<std::pmr::monotonic_buffer_resource*>(h)->allocate(n, 8);
+  }
+  void free(void*, void*, std::size_t) {}
+  void close(void* h, const std::vector<std::pair<void*, std::uint32_t>>&) {
+    delete static_cast<std::pmr::monotonic_buffer_resource*>(h);
+    --live;
+  }
+  std::uint64_t held() const {
+    return upstream.bytes + live * sizeof(std::pmr::monotonic_buffer_resource);
+  }
+  void finish() {}
+};
+
+struct Figures {
+  double open_close_ns = 0, packet_ns = 0, memory_ratio = 0;
+  std::uint64_t held = 0, asked = 0;
+};
+
+double ns_since(std::chrono::steady_clock::time_point t0, std::uint64_t ops) {
+  const auto d = std::chrono::steady_clock::now() - t0;
+  return std::chrono::duration<double, std::nano>(d).count() / static_cast<double>(ops);
+}
+
+template <class Peer>
+Figures run(Peer& peer, std::size_t flows, std::uint64_t packets, std::uint64_t seed) {
+  Driver<Peer> d{peer};
+  std::vector<Flow> fs(flows);
+  Figures out;
+  {  // open and close: F opened, then F closed
+    Mix mix(seed);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (Flow& f : fs)
+      d.open(f, mix);
+    for (Flow& f : fs)
+      d.close(f);
+    out.open_close_ns = ns_since(t0, flows);
+  }
+  Mix mix(seed + 1);
+  for (Flow& f : fs)
+    d.open(f, mix);
+  std::vector<std::uint32_t> order(packets);
+  for (auto& o : order)
+    o = static_cast<std::uint32_t>(mix.below(static_cast<unsigned>(flows)));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::uint32_t i : order)
+    d.packet(fs[i], mix);
+  out.packet_ns = ns_since(t0, packets);
+  out.held = peer.held();
+  out.asked = d.asked;
+  out.memory_ratio = static_cast<double>(out.held) / static_cast<double>(out.asked);
+  for (Flow& f : fs)
+    d.close(f);
+  peer.finish();
+  return out;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+const char* kPeers[] = {"growing", "malloc", "rte_malloc", "rte_mempool", "pmr"};
+
+Figures run_peer(unsigned which, std::size_t flows, std::uint64_t packets, std::uint64_t seed) {
+  switch (which) {
+    case 0: {
+      GrowingPeer p;
+      return run(p, flows, packets, seed);
+    }
+    case 1: {
+      MallocPeer p;
+      return run(p, flows, packets, seed);
+    }
+    case 2: {
+      RteMallocPeer p;
+      return run(p, flows, packets, seed);
+    }
+    case 3: {  // a flow keeps at most 10 blocks of 256 B or less
+      RteMempoolPeer p(static_cast<unsigned>(flows * 10 + 4096));
+      return run(p, flows, packets, seed);
+    }
+    default: {
+      PmrPeer p;
+      return run(p, flows, packets, seed);
+    }
+  }
+}
+
+std::vector<std::size_t> flow_counts() {
+  const char* e = std::getenv("FLOWS");
+  std::string s = e ? e : "1000,10000,100000,1000000";
+  std::vector<std::size_t> out;
+  std::size_t at = 0;
+  while (at < s.size()) {
+    std::size_t comma = s.find(',', at);
+    if (comma == std::string::npos) comma = s.size();
+    const long long v = std::atoll(s.substr(at, comma - at).c_str());
+    if (v <= 0 || v > 4000000) die("FLOWS: counts from 1 to 4000000, comma-separated");
+    out.push_back(static_cast<std::size_t>(v));
+    at = comma + 1;
+  }
+  return out;
+}
+
+unsigned env_unsigned(const char* name, unsigned dflt) {
+  const char* e = std::getenv(name);
+  if (e == nullptr || *e == 0) return dflt;
+  const long v = std::atol(e);
+  if (v <= 0) die("ROUNDS, PACKETS_PER_FLOW and SEED are positive integers");
+  return static_cast<unsigned>(v);
+}
+
+std::string load_average() {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  char buf[64] = {};
+  if (f == nullptr) return "?";
+  if (std::fgets(buf, sizeof buf, f) == nullptr) buf[0] = 0;
+  std::fclose(f);
+  std::string s(buf);
+  std::size_t n = 0;
+  for (int spaces = 0; n < s.size() && spaces < 3; ++n)
+    spaces += s[n] == ' ';
+  s.resize(n > 0 ? n - 1 : 0);
+  return s;
+}
+
+}  // namespace
+
+int main(int, char** argv) {
+  const std::vector<std::size_t> counts = flow_counts();
+  const unsigned rounds = env_unsigned("ROUNDS", 3);
+  const unsigned per_flow = env_unsigned("PACKETS_PER_FLOW", 4);
+  const unsigned seed = env_unsigned("SEED", 1);
+  // rte_malloc searches its free lists: at 10^6 flows a round takes minutes.
+  const unsigned rte_malloc_max = env_unsigned("RTE_MALLOC_MAX_FLOWS", 100000);
+  std::vector<std::string> args = {argv[0],       "-l",
+                                   "0",           "--no-huge",
+                                   "-m",          "4608",
+                                   "--no-pci",    "--no-telemetry",
+                                   "--no-shconf", "--log-level=*:warning"};
+  std::vector<char*> eal;
+  for (std::string& a : args)
+    eal.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(eal.size()), eal.data()) < 0) die("rte_eal_init failed");
+  std::printf(
+      "{\"suite\": \"flow_scale\", \"rounds\": %u, \"packets_per_flow\": %u, "
+      "\"seed\": %u, \"load_average_start\": \"%s\", \"results\": [",
+      rounds, per_flow, seed, load_average().c_str());
+  bool first = true;
+  constexpr unsigned kCount = std::size(kPeers);
+  for (std::size_t flows : counts) {
+    const std::uint64_t packets = std::max<std::uint64_t>(flows * per_flow, 20000);
+    std::vector<Figures> all[kCount];
+    for (unsigned r = 0; r < rounds; ++r)
+      for (unsigned k = 0; k < kCount; ++k) {  // alternating: each round starts one later
+        const unsigned which = (k + r) % kCount;
+        if (which == 2 && flows > rte_malloc_max) continue;
+        all[which].push_back(run_peer(which, flows, packets, seed + r));
+      }
+    for (unsigned w = 0; w < kCount; ++w) {
+      if (all[w].empty()) {
+        std::printf(
+            "%s\n  {\"flows\": %zu, \"peer\": \"%s\", \"skipped\": \"more flows than "
+            "RTE_MALLOC_MAX_FLOWS (%u)\"}",
+            first ? "" : ",", flows, kPeers[w], rte_malloc_max);
+        first = false;
+        continue;
+      }
+      std::vector<double> oc, pk, mem;
+      for (const Figures& f : all[w]) {
+        oc.push_back(f.open_close_ns);
+        pk.push_back(f.packet_ns);
+        mem.push_back(f.memory_ratio);
+      }
+      std::printf(
+          "%s\n  {\"flows\": %zu, \"peer\": \"%s\", \"packets\": %llu, "
+          "\"open_close_ns\": %.2f, \"packet_ns\": %.2f, \"memory_ratio\": %.4f, "
+          "\"held_bytes\": %llu, \"asked_bytes\": %llu}",
+          first ? "" : ",", flows, kPeers[w], static_cast<unsigned long long>(packets), median(oc),
+          median(pk), median(mem), static_cast<unsigned long long>(all[w].back().held),
+          static_cast<unsigned long long>(all[w].back().asked));
+      first = false;
+    }
+  }
+  std::printf("\n], \"load_average_end\": \"%s\"}\n", load_average().c_str());
+  rte_eal_cleanup();
+  return 0;
+}
