@@ -73,7 +73,7 @@ ctxfwd_part() {
   "$fwd" --lcores "0@$cpu0,1@$cpu0,8@$cpu1" --no-pci --in-memory --file-prefix ctxfwd-2n \
     --vdev "net_pcap0,rx_pcap=$out/in.pcap,tx_pcap=$out/out0.pcap,infinite_rx=1" \
     --vdev "net_pcap1,rx_pcap=$out/in.pcap,tx_pcap=$out/out1.pcap,infinite_rx=1" \
-    -- --config "$src/config/two-socket.ini" --duration 10 --stats-period 0 --mbufs 16384 \
+    -- --config "$src/config/two-socket.ini" --duration 4 --stats-period 0 --mbufs 16384 \
     --stats-json "$out/run.json" >"$out/ctxfwd.log" 2>&1 &
   local pid=$! during0=-1 during1=-1
   for _ in $(seq 1 60); do
