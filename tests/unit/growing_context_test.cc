@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ctxalloc/switchable/context.h"
+#include "ctxalloc/switchable/segment_source.h"
 #include "support/misuse_test_helpers.h"
 #include "support/reference_model.h"
 #include "support/test_scale.h"
@@ -234,6 +235,39 @@ TEST(GrowingContext, ThePoolsContextLimitRefusesCounted) {
   GrowingContext* c = make();
   c->release();
   b->release();
+}
+
+TEST(FlowChunks, EmptySegmentsAreKeptAsSparesUpToTheSetCountAndTrimGivesThemBack) {
+  Options opt(GrowingOptions{.first_chunk = 4096});
+  pool().trim();
+  // 4 KiB first chunks: a 4 MiB segment holds 1023 of them (page 0 keeps its record).
+  constexpr int kFlows = 3 * 1023;
+  const auto run = [](std::vector<GrowingContext*>& gs) {
+    for (auto*& g : gs)
+      g = make();
+    EXPECT_EQ(pool().figures().segments[0], 3u);
+    for (auto* g : gs)
+      g->release();
+  };
+  std::vector<GrowingContext*> gs(kFlows);
+  run(gs);
+  // The default: one spare kept, and the segment of the one empty page the size keeps.
+  EXPECT_LE(pool().figures().segments[0], 2u);
+  pool().set_spare_segments(8);
+  run(gs);
+  EXPECT_EQ(pool().figures().segments[0], 3u);  // all three kept, warm
+  EXPECT_TRUE(pool().check_invariants());
+  // Served from the spares: nothing more taken from the source.
+  const std::size_t out = pool().source(FlowChunks::Use::first)->bytes_out();
+  for (auto*& g : gs)
+    g = make();
+  EXPECT_EQ(pool().source(FlowChunks::Use::first)->bytes_out(), out);
+  for (auto* g : gs)
+    g->release();
+  pool().trim();
+  EXPECT_EQ(pool().figures().segments[0], 0u);
+  pool().set_spare_segments(1);
+  EXPECT_TRUE(pool().check_invariants());
 }
 
 TEST(GrowingContext, BlocksFreedOnAnotherThreadGoBackToTheOwner) {

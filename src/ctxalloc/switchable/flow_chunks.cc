@@ -200,9 +200,9 @@ void FlowChunks::free_page(Page* pg) noexcept {
   clear_page(pg);
   Segment* s = segment_of(pg);
   if (s->unused_pages != ~0ULL) return;
-  // Every page unused: keep one such segment per use as a spare, give back the rest.
+  // Every page unused: keep keep_spares_ such segments per use, give back the rest.
   const unsigned u = static_cast<unsigned>(s->use);
-  if (spare_segments_[u] >= 1) {
+  if (spare_segments_[u] >= keep_spares_) {
     free_segment(s);
   } else {
     ++spare_segments_[u];

@@ -15,8 +15,9 @@
 // chunks and a carving index; the pages of a size with a free chunk are listed, so
 // obtain and release are a few loads and stores. A page whose chunks are all back goes
 // back to its segment (unless it is the size's only spare), where any size can take it;
-// a segment whose pages are all free goes back to its source (one spare is kept), so
-// memory moves between chunk sizes as the flows' needs change.
+// a segment whose pages are all free goes back to its source (one spare is kept, or as
+// many as set_spare_segments says), so memory moves between chunk sizes as the flows'
+// needs change.
 //
 // Two uses, each from its own source (a DPDK lcore reserves both at set-up, from its
 // flow memory): `first` chunks (every context's first chunk; sized to hold one per
@@ -106,6 +107,11 @@ class FlowChunks {
     context_limit_ = n == 0 ? ~std::uint64_t{0} : n;
   }
   std::uint64_t context_limit() const noexcept { return context_limit_; }
+  /// Segments whose pages are all free that the pool keeps, per use, rather than give
+  /// back to the source (default 1). More keeps the memory warm (no first-touch page
+  /// faults when the flows come back, on an mmap source); trim() gives them back.
+  void set_spare_segments(std::uint32_t n) noexcept { keep_spares_ = n; }
+  std::uint32_t spare_segments() const noexcept { return keep_spares_; }
 
   ThreadHeap* heap() const noexcept { return heap_; }
   SegmentSource* source(Use u) const noexcept { return sources_[static_cast<unsigned>(u)]; }
@@ -264,6 +270,7 @@ class FlowChunks {
   Segment* segments_[2] = {};
   Segment* last_[2] = {};
   std::uint32_t spare_segments_[2] = {};  // held with every page unused
+  std::uint32_t keep_spares_ = 1;         // spare segments kept per use
 
   Counter contexts_made_, contexts_live_, peak_contexts_;
   Counter refusals_[static_cast<unsigned>(Refusal::kCount)];
