@@ -8,21 +8,25 @@
 //               the large flows' 16 KiB one, through rte_malloc)
 //   pmr         a std::pmr::monotonic_buffer_resource per flow (first buffer 1 KiB, on
 //               new/delete), its frees no-ops
-// The mix (seeded): 80% short flows (a 48 B key and a 96 B state at the start, then 2-6
-// packets each keeping a 40-200 B record until the flow ends), 18% long flows (key, state,
-// 50-400 packets of 64-512 B records in a rolling window of the last 8), 2% large flows
-// (as long ones, 100-1000 packets, plus a 16 KiB block at the start). A flow that ends is
-// replaced by a new one at once, so F flows are live throughout.
+// The mix (seeded; bench/flow_mix.h): 80% short flows, 18% long flows with a rolling
+// window of 8 records, 2% large flows (a 16 KiB block). A flow that ends is replaced by a
+// new one at once, so F flows are live throughout.
 // Figures per peer and F:
 //   open_close_ns  a flow opened (created, key and state asked) and closed, per flow: F
-//                  opened, then F closed
+//                  opened, then F closed, on fresh memory (the round's first touch of
+//                  its pages: open_close_faults counts them)
+//   open_close_warm_ns  the same again at once, on the memory the first pass left (the
+//                  growing peer's pool keeps its empty segments, set_spare_segments, as
+//                  an lcore keeps its flow memory; malloc keeps its freed chunks)
 //   packet_ns      one packet of a random live flow (its record asked, the window's
 //                  oldest freed, the flow closed and a new one opened when it ends)
 //   memory_ratio   bytes the peer holds for the live flows / bytes they asked, after the
 //                  packets (growing: bytes in chunks and large blocks handed out; malloc:
 //                  mallinfo2 uordblks + hblkhd; rte_malloc: heap_allocsz_bytes; rte_mempool:
 //                  objects in use x their element size, plus rte_malloc's; pmr: bytes the
-//                  resources took from new/delete plus the resources themselves)
+//                  resources took from new/delete plus the resources themselves);
+//                  growing also says where its held bytes go: usable bytes of live
+//                  blocks, their headers, the contexts, and held/asked per flow kind
 // Also minor page faults per flow opened+closed and per packet (getrusage).
 // Output: one JSON object on stdout. Environment: FLOWS (comma list, default
 // 1000,10000,100000,1000000), ROUNDS (default 3), PACKETS_PER_FLOW (default 4),
@@ -50,95 +54,12 @@
 #include "ctxalloc/switchable/context.h"
 #include "ctxalloc/switchable/thread_heap.h"
 #include "dpdk_mempool_workloads.h"
+#include "flow_mix.h"
 
 using namespace ctxalloc;
+using namespace flowmix;
 
 namespace {
-
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "flow_scale: %s\n", what);
-  std::exit(1);
-}
-
-constexpr unsigned kWindow = 8;
-constexpr std::size_t kKey = 48, kState = 96, kLargeBlock = 16384, kObject = 256;
-
-enum class Kind : std::uint8_t { short_flow, long_flow, large_flow };
-
-// One live flow: its peer handle, the blocks it keeps (key, state, large block, then the
-// records: all of them for a short flow, the last kWindow for the others).
-struct Flow {
-  void* handle = nullptr;
-  std::vector<std::pair<void*, std::uint32_t>> blocks;
-  std::uint32_t packets_left = 0, head = 0;  // head: the window's oldest record
-  std::size_t asked = 0;
-  Kind kind = Kind::short_flow;
-};
-
-struct Mix {
-  std::mt19937_64 rng;
-  explicit Mix(std::uint64_t seed) : rng(seed) {}
-  unsigned below(unsigned n) { return static_cast<unsigned>(rng() % n); }
-  unsigned between(unsigned lo, unsigned hi) { return lo + below(hi - lo + 1); }
-};
-
-template <class Peer>
-struct Driver {
-  Peer& peer;
-  std::size_t asked = 0;
-
-  void* take(Flow& f, std::size_t bytes) {
-    void* p = peer.allocate(f.handle, bytes);
-    if (p == nullptr) die("allocation refused");
-    static_cast<volatile char*>(p)[0] = 1;
-    f.asked += bytes;
-    asked += bytes;
-    return p;
-  }
-  void open(Flow& f, Mix& mix) {
-    const unsigned r = mix.below(100);
-    f.kind = r < 80 ? Kind::short_flow : r < 98 ? Kind::long_flow : Kind::large_flow;
-    f.packets_left = f.kind == Kind::short_flow  ? mix.between(2, 6)
-                     : f.kind == Kind::long_flow ? mix.between(50, 400)
-                                                 : mix.between(100, 1000);
-    f.head = 0;
-    f.asked = 0;
-    f.blocks.clear();
-    f.handle = peer.open();
-    f.blocks.emplace_back(take(f, kKey), kKey);
-    f.blocks.emplace_back(take(f, kState), kState);
-    if (f.kind == Kind::large_flow) f.blocks.emplace_back(take(f, kLargeBlock), kLargeBlock);
-  }
-  void close(Flow& f) {
-    peer.close(f.handle, f.blocks);
-    asked -= f.asked;
-    f.handle = nullptr;
-  }
-  void packet(Flow& f, Mix& mix) {
-    if (f.kind == Kind::short_flow) {
-      const unsigned s = mix.between(40, 200);
-      f.blocks.emplace_back(take(f, s), s);
-    } else {
-      const unsigned s = mix.between(64, 512);
-      const std::size_t fixed = f.kind == Kind::large_flow ? 3 : 2;
-      void* p = take(f, s);
-      if (f.blocks.size() < fixed + kWindow) {
-        f.blocks.emplace_back(p, s);
-      } else {
-        auto& old = f.blocks[fixed + f.head];
-        peer.free(f.handle, old.first, old.second);
-        f.asked -= old.second;
-        asked -= old.second;
-        old = {p, s};
-        f.head = (f.head + 1) % kWindow;
-      }
-    }
-    if (--f.packets_left == 0) {
-      close(f);
-      open(f, mix);
-    }
-  }
-};
 
 struct Figures {
   double open_close_ns = 0, packet_ns = 0, memory_ratio = 0;
