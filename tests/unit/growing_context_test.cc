@@ -237,6 +237,67 @@ TEST(GrowingContext, ThePoolsContextLimitRefusesCounted) {
   b->release();
 }
 
+// The inline create checks the limit and the peak with one compare (create_is_plain);
+// the counts stay exact across it and the slow path, also when the memory tools send
+// every create and release through the slow paths.
+void expect_exact_limit_and_peak() {
+  const std::uint64_t peak0 = pool().figures().peak_contexts;
+  const std::uint64_t made0 = pool().figures().contexts_made;
+  std::vector<GrowingContext*> gs;
+  for (std::uint64_t i = 0; i < peak0 + 5; ++i)
+    gs.push_back(make());
+  EXPECT_EQ(pool().figures().peak_contexts, peak0 + 5);
+  for (int i = 0; i < 3; ++i) {
+    gs.back()->release();
+    gs.pop_back();
+  }
+  for (int i = 0; i < 3; ++i)
+    gs.push_back(make());  // up to the peak: the inline path
+  EXPECT_EQ(pool().figures().peak_contexts, peak0 + 5);
+  gs.push_back(make());  // a new peak: the slow path
+  EXPECT_EQ(pool().figures().peak_contexts, peak0 + 6);
+  pool().set_context_limit(gs.size());
+  const std::uint64_t refused = refusals(Refusal::limit);
+  EXPECT_EQ(Context::create_growing(), nullptr);
+  EXPECT_EQ(refusals(Refusal::limit), refused + 1);
+  gs.back()->release();
+  gs.pop_back();
+  gs.push_back(make());  // at the limit again, below the peak
+  EXPECT_EQ(Context::create_growing(), nullptr);
+  EXPECT_EQ(refusals(Refusal::limit), refused + 2);
+  pool().set_context_limit(0);
+  EXPECT_EQ(pool().figures().contexts_live, gs.size());
+  EXPECT_EQ(pool().figures().contexts_made, made0 + peak0 + 5 + 3 + 1 + 1);
+  EXPECT_EQ(pool().figures().peak_contexts, peak0 + 6);
+  for (GrowingContext* g : gs) {
+    EXPECT_TRUE(g->check_invariants());
+    g->release();
+  }
+  EXPECT_TRUE(pool().check_invariants());
+}
+
+TEST(GrowingContext, LimitAndPeakAreExactOnTheInlineAndSlowCreate) {
+  Options opt(GrowingOptions{});
+  expect_exact_limit_and_peak();
+}
+
+TEST(GrowingContext, UnderTheMemoryToolsEveryCreateAndReleaseTakesTheSlowPath) {
+  detail::set_pool_slow_paths_for_testing(true);
+  {
+    Options opt(GrowingOptions{});  // the options are set (tools() read) with it on
+    EXPECT_TRUE(pool().tools());
+    GrowingContext* g = make();
+    void* p = g->allocate(Layout{32, 8}).ptr;
+    ASSERT_NE(p, nullptr);
+    deallocate(p);
+    g->release();
+    expect_exact_limit_and_peak();
+  }
+  detail::set_pool_slow_paths_for_testing(false);
+  EXPECT_TRUE(pool().set_options(GrowingOptions{}));
+  EXPECT_FALSE(pool().tools());
+}
+
 TEST(FlowChunks, EmptySegmentsAreKeptAsSparesUpToTheSetCountAndTrimGivesThemBack) {
   Options opt(GrowingOptions{.first_chunk = 4096});
   pool().trim();

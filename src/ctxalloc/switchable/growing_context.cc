@@ -62,6 +62,18 @@ GrowingContext* GrowingContext::create_failed(FlowChunks& pool) noexcept {
   return nullptr;
 }
 
+GrowingContext* GrowingContext::create_slow(FlowChunks& pool) noexcept {
+  if (!pool.admit_context()) return nullptr;  // the limit: refused, counted
+  ChunkHeader* c = pool.obtain(pool.first_class(), FlowChunks::Use::first);
+  if (c == nullptr) return create_failed(pool);
+  detail::unpoison(c + 1, sizeof(GrowingContext));
+  auto* g = new (c + 1)
+      GrowingContext(&pool, c, pool.first_bytes(), pool.tools() ? std::uint8_t{kTools} : 0);
+  pool.context_made();
+  pool.new_peak();
+  return g;
+}
+
 GrowingContext* GrowingContext::create_child() noexcept {
   const std::size_t bytes = FlowChunks::class_bytes(pool_->child_class());
   GrowingContext* r = root();
