@@ -9,7 +9,8 @@
 //    record, two packet-sized records: 48, 96, 40, 200 B), then released (malloc: four
 //    frees).
 //  - alloc_*: one allocation that fits the current chunk (32 B), per op (N rounded up to
-//    a multiple of 1000); the context is reset every 1000 (its first chunk kept),
+//    a multiple of 1000) in a context whose first chunk (64 KiB) holds them; the context
+//    is reset every 1000 (its first chunk kept),
 //    malloc frees its 1000 then (so its figure is an allocate + free).
 //  - scale_lifecycle_*, scale_packet_*: the flow-scale benchmark's mix (bench/flow_mix.h)
 //    with 10,000 live flows, set up and run warm (40,000 packets) before the count: per
@@ -207,11 +208,9 @@ extern "C" {
   }
 }
 [[gnu::noinline]] void ctxbench_alloc_growing(std::uint64_t n) {
+  // 64 KiB first chunks (set in main, before any context is live: set_options refuses
+  // while contexts are), so that 1000 blocks of 32 B fit the first chunk.
   FlowChunks& pool = current_thread_heap()->flow_chunks();
-  GrowingOptions o;
-  o.first_chunk = 65536;
-  o.max_chunk = 65536;
-  pool.set_options(o);
   GrowingContext* g = GrowingContext::create(pool);
   for (std::uint64_t i = 0; i < n; i += 1000) {
     for (int k = 0; k < 1000; ++k)
@@ -219,7 +218,6 @@ extern "C" {
     g->reset();
   }
   g->release();
-  pool.set_options(GrowingOptions{});
 }
 [[gnu::noinline]] void ctxbench_alloc_malloc(std::uint64_t n) {
   static void* held[1000];
@@ -236,6 +234,12 @@ extern "C" {
 }  // extern "C"
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "alloc_growing") == 0) {
+    GrowingOptions o;
+    o.first_chunk = 65536;
+    o.max_chunk = 65536;
+    if (!current_thread_heap()->flow_chunks().set_options(o)) flowmix::die("set_options refused");
+  }
   warm();
   set_up_scale(argc > 1 ? argv[1] : nullptr);
   return callgrind_main(argc, argv,
