@@ -21,20 +21,22 @@ std::size_t round8(std::size_t n) noexcept {
 
 // ------------------------------------------------------------------ classes
 
-std::size_t GrowingContext::class_top(unsigned cls) noexcept {
+// Inline here (the only file that uses them): the slow path asks them several times
+// per request.
+[[gnu::always_inline]] inline std::size_t GrowingContext::class_top(unsigned cls) noexcept {
   if (cls < 16) return std::size_t{cls + 1} * 8;
   const unsigned k = cls - 16;
   return (k & 1) == 0 ? std::size_t{3} << (6 + k / 2) : std::size_t{1} << (8 + k / 2);
 }
 
-unsigned GrowingContext::floor_class(std::size_t data) noexcept {
+[[gnu::always_inline]] inline unsigned GrowingContext::floor_class(std::size_t data) noexcept {
   if (data <= 128) return static_cast<unsigned>(data / 8) - 1;
   const unsigned lg = log2_floor(data);
   unsigned c = 15 + 2 * (lg - 7) + (data >= (std::size_t{3} << (lg - 1)) ? 1 : 0);
   return c < kClasses ? c : kClasses - 1;
 }
 
-unsigned GrowingContext::ceil_class(std::size_t n) noexcept {
+[[gnu::always_inline]] inline unsigned GrowingContext::ceil_class(std::size_t n) noexcept {
   const unsigned c = floor_class(n);
   return class_top(c) < n ? c + 1 : c;
 }
