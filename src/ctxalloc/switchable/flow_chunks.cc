@@ -101,20 +101,6 @@ ChunkHeader* FlowChunks::carve(Page* pg) noexcept {
   return reinterpret_cast<ChunkHeader*>(c);
 }
 
-ChunkHeader* FlowChunks::chunk_of(const void* p, const OwnerTag* tag) noexcept {
-  const auto a = reinterpret_cast<std::uintptr_t>(p);
-  const auto* s = reinterpret_cast<const Segment*>(tag);  // the tag is the record's first member
-  const unsigned i = static_cast<unsigned>((a >> kPageShift) & (kPages - 1));
-  const Page& pg = s->pages[i];
-  if (pg.shift == 0) return nullptr;
-  const std::uintptr_t first =
-      reinterpret_cast<std::uintptr_t>(s) + i * kPageBytes + (i == 0 ? kRecordBytes : 0);
-  if (a < first) return nullptr;
-  const std::uintptr_t c = a & ~((std::uintptr_t{1} << pg.shift) - 1);
-  if (((c - first) >> pg.shift) >= pg.carved) return nullptr;
-  return reinterpret_cast<ChunkHeader*>(c);
-}
-
 void FlowChunks::list(Page* pg) noexcept {
   const unsigned use = static_cast<unsigned>(segment_of(pg)->use);
   Page*& head = avail_[use][pg->shift - kMinShift];

@@ -162,7 +162,19 @@ class FlowChunks {
   }
   /// The carved chunk holding p, where `tag` is p's segment tag (kind flow_chunk), or
   /// null when p lies in no carved chunk (the record, an unused page, past the carving).
-  static ChunkHeader* chunk_of(const void* p, const OwnerTag* tag) noexcept;
+  static ChunkHeader* chunk_of(const void* p, const OwnerTag* tag) noexcept {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    const auto* s = reinterpret_cast<const Segment*>(tag);  // the tag is the record's start
+    const unsigned i = static_cast<unsigned>((a >> kPageShift) & (kPages - 1));
+    const Page& pg = s->pages[i];
+    if (pg.shift == 0) return nullptr;
+    const std::uintptr_t first =
+        reinterpret_cast<std::uintptr_t>(s) + i * kPageBytes + (i == 0 ? kRecordBytes : 0);
+    if (a < first) return nullptr;
+    const std::uintptr_t c = a & ~((std::uintptr_t{1} << pg.shift) - 1);
+    if (((c - first) >> pg.shift) >= pg.carved) return nullptr;
+    return reinterpret_cast<ChunkHeader*>(c);
+  }
   /// The pool of a flow_chunk segment tag.
   static FlowChunks* of_tag(const OwnerTag* tag) noexcept {
     return static_cast<FlowChunks*>(tag->owner);

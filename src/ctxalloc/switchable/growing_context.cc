@@ -229,15 +229,13 @@ void GrowingContext::file_free(std::byte* p, std::size_t data) noexcept {
   detail::poison(p + sizeof(FreeBlock), data - sizeof(FreeBlock));
 }
 
-Block GrowingContext::take_free(std::size_t data, std::size_t align, bool larger) noexcept {
+Block GrowingContext::take_free(unsigned cls, std::size_t align, bool larger) noexcept {
   // No splitting and no merging (as AllocSet): a block keeps its size for life, so a
   // block freed is reused whole by a later request of its class and fragments cannot
   // pile up; a rolling window of state runs in the blocks it freed.
   Ext* e = ext_;
   if (e == nullptr || align > 8 || e->nonempty == 0) return Block{};
-  unsigned cls = ceil_class(data);
-  std::uint32_t avail = e->nonempty >> cls & 1 ? 1u << cls : 0;
-  if (larger) avail = e->nonempty & ~((1u << cls) - 1);
+  const std::uint32_t avail = larger ? e->nonempty & ~((1u << cls) - 1) : e->nonempty & (1u << cls);
   if (avail == 0) return Block{};
   cls = lowest_bit_index(avail);
   FreeBlock* f = e->heads[cls];
@@ -293,12 +291,14 @@ Block GrowingContext::allocate_slow(Layout layout) noexcept {
   }
   // Up to 128 B the fast path's exact 8-byte steps; above, the class's top (at most a
   // third more), so that every freed block serves every later request of its class.
-  const std::size_t data = size <= kExactMax ? round8(size) : class_top(ceil_class(size));
+  const unsigned cls =
+      size <= kExactMax ? static_cast<unsigned>((size + 7) / 8) - 1 : ceil_class(size);
+  const std::size_t data = class_top(cls);  // up to 128 B: round8(size)
   // A freed block of the class first, then the current chunk, then a freed block of a
   // larger class (whole), then a new chunk.
-  if (Block b = take_free(data, align, false); b.ptr != nullptr) return b;
+  if (Block b = take_free(cls, align, false); b.ptr != nullptr) return b;
   if (Block b = bump(data, align); b.ptr != nullptr) return b;
-  if (Block b = take_free(data, align, true); b.ptr != nullptr) return b;
+  if (Block b = take_free(cls, align, true); b.ptr != nullptr) return b;
   if (grow_chunks(data + (align > 8 ? align : 0))) {
     if (Block b = bump(data, align); b.ptr != nullptr) return b;
   }
@@ -358,13 +358,6 @@ void GrowingContext::free(void* p, std::size_t size) noexcept {
     return;
   }
   report_misuse(Misuse::foreign_pointer, "growing_context", "deallocate", p);
-}
-
-GrowingContext* GrowingContext::owner_of(const void* p, const OwnerTag* tag) noexcept {
-  ChunkHeader* c = FlowChunks::chunk_of(p, tag);
-  if (c == nullptr || c->owner == kReleasedOwner) return nullptr;
-  if (static_cast<const void*>(c + 1) > p) return nullptr;  // the chunk's header itself
-  return c->owner;
 }
 
 std::size_t GrowingContext::usable(const void* p) const noexcept {

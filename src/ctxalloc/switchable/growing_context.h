@@ -119,7 +119,12 @@ class GrowingContext final : public Context {
 
   /// The context whose chunk holds p (p in a flow_chunk segment with that tag), or null
   /// when p lies in no live context's chunk.
-  static GrowingContext* owner_of(const void* p, const OwnerTag* tag) noexcept;
+  static GrowingContext* owner_of(const void* p, const OwnerTag* tag) noexcept {
+    ChunkHeader* c = FlowChunks::chunk_of(p, tag);
+    if (c == nullptr || c->owner == kReleasedOwner) return nullptr;
+    if (static_cast<const void*>(c + 1) > p) return nullptr;  // the chunk's header itself
+    return c->owner;
+  }
 
   FlowChunks* pool() const noexcept { return pool_; }
   ThreadHeap* heap() const noexcept { return pool_->heap(); }
@@ -224,8 +229,8 @@ class GrowingContext final : public Context {
   [[gnu::noinline]] Block allocate_slow(Layout layout) noexcept;
   Block bump(std::size_t data, std::size_t align) noexcept;  // in the current chunk, or null
   bool grow_chunks(std::size_t need) noexcept;
-  // A freed block of data's class, or (larger) of the smallest nonempty class above.
-  Block take_free(std::size_t data, std::size_t align, bool larger) noexcept;
+  // A freed block of class cls, or (larger) of the smallest nonempty class above.
+  Block take_free(unsigned cls, std::size_t align, bool larger) noexcept;
   /// Sizes up to this are served in exact 8-byte steps (the inline fast path).
   static constexpr std::size_t kExactMax = 128;
   void file_free(std::byte* p, std::size_t data) noexcept;
