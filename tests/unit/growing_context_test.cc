@@ -106,6 +106,24 @@ TEST(GrowingContext, LargeRequestsAreSeparateBlocksFreedWithTheContext) {
   EXPECT_EQ(pool().figures().large_bytes, large_before);
 }
 
+TEST(GrowingContext, LargeBlocksDoNotMakeTheNextChunksLarger) {
+  Options opt(GrowingOptions{});  // 1 KiB first chunk, large blocks from 4 KiB
+  GrowingContext* g = make();
+  const Block big = g->allocate(Layout{16384, 8});
+  ASSERT_NE(big.ptr, nullptr);
+  const std::size_t with_large = g->held();
+  EXPECT_GE(with_large, 1024u + 16384u);
+  // Records until a second chunk is chained: it is sized from the 1 KiB of chunks held
+  // (about half of it), not from the 17 KiB the context holds with its large block.
+  while (g->chunk_count() == 1)
+    ASSERT_NE(g->allocate(Layout{300, 8}).ptr, nullptr);
+  EXPECT_LE(g->held() - with_large, 1024u);
+  EXPECT_TRUE(g->check_invariants()) << g->check_invariants().error();
+  deallocate(big.ptr);
+  EXPECT_TRUE(g->check_invariants()) << g->check_invariants().error();
+  g->release();
+}
+
 TEST(GrowingContext, FreedBlocksAreReusedSoARollingWindowRunsInConstantMemory) {
   Options opt(GrowingOptions{.first_chunk = 1024, .max_chunk = 16384});
   GrowingContext* g = make();

@@ -186,8 +186,11 @@ void GrowingContext::close_chunk() noexcept {
 }
 
 bool GrowingContext::grow_chunks(std::size_t need) noexcept {
-  // About half of what the context holds, at least what `need` takes, at most max_chunk.
-  std::size_t want = std::size_t{1} << log2_floor(word_ < 512 ? 512 : word_);
+  // About half of what the context holds in chunks (its large blocks do not count: a
+  // flow with a 16 KiB block does not need 8 KiB chunks for its records), at least what
+  // `need` takes, at most max_chunk.
+  const std::size_t in_chunks = word_ - (ext_ != nullptr ? ext_->large_held : 0);
+  std::size_t want = std::size_t{1} << log2_floor(in_chunks < 512 ? 512 : in_chunks);
   want >>= 1;
   const std::size_t min = need + kH + kChunkHeaderBytes;
   while (want < min)
@@ -270,6 +273,7 @@ Block GrowingContext::large(Layout layout) noexcept {
     return Block{};
   }
   account(static_cast<std::ptrdiff_t>(b.size));
+  e->large_held += b.size;
   pool_->count_large(b.size);
   if (from != SpillFrom::own) pool_->count_spill(from == SpillFrom::global);
   return b;
@@ -328,6 +332,7 @@ void GrowingContext::free_in_chunk(std::byte* p) noexcept {
 void GrowingContext::free_large(SpillHeader* h) noexcept {
   const std::size_t usable = unspill(heap(), h);
   pool_->uncount_large(usable);
+  ext_->large_held -= usable;
   uncharge(usable);
 }
 
@@ -607,11 +612,15 @@ CheckResult GrowingContext::check_invariants() const {
                            " is not a free block of this context of that class");
       }
     }
+    std::uint64_t large = 0;
     for (const SpillHeader* s = ext_->large.next; s != &ext_->large; s = s->next) {
       CTXALLOC_INVARIANT(s->magic == kSpillMagic && s->context == this && s->next->prev == s,
                          "growing_context ", this, ": large block ", s + 1, " badly linked");
-      held += usable(s + 1);
+      large += usable(s + 1);
     }
+    CTXALLOC_INVARIANT(large == ext_->large_held, "growing_context ", this, ": large blocks of ",
+                       large, " bytes, ", ext_->large_held, " counted");
+    held += large;
     std::uint32_t children = 0;
     std::uint64_t tree = 0;
     for (const GrowingContext* c = ext_->first_child; c != nullptr; c = c->links()->next) {

@@ -181,7 +181,8 @@ class GrowingContext final : public Context {
     std::uint32_t children;  // direct children live
     SpillHeader large;       // sentinel of the large and spilled blocks (circular)
     GrowingContext* first_child;
-    std::uint64_t tree_held;  // a root: bytes its descendants hold
+    std::uint64_t tree_held;   // a root: bytes its descendants hold
+    std::uint64_t large_held;  // bytes of this context's large blocks (in held())
     FreeBlock* heads[kClasses];
   };
   // After the object of a child context.
