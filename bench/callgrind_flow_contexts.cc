@@ -52,28 +52,6 @@ void warm() {
 
 // ---- the flow-scale mix's peers (as bench/flow_scale_bench.cc's)
 
-struct ScaleGrowing {
-  FlowChunks& pool = current_thread_heap()->flow_chunks();
-  void* open() { return GrowingContext::create(pool); }
-  void* allocate(void* h, std::size_t n) {
-    return static_cast<GrowingContext*>(h)->allocate(Layout{n, 8}).ptr;
-  }
-  void free(void* h, void* p, std::size_t n) { static_cast<GrowingContext*>(h)->free(p, n); }
-  void close(void* h, const std::vector<std::pair<void*, std::uint32_t>>&) {
-    static_cast<GrowingContext*>(h)->release();
-  }
-};
-
-struct ScaleMalloc {
-  void* open() { return nullptr; }
-  void* allocate(void*, std::size_t n) { return std::malloc(n); }
-  void free(void*, void* p, std::size_t) { std::free(p); }
-  void close(void*, const std::vector<std::pair<void*, std::uint32_t>>& blocks) {
-    for (auto& b : blocks)
-      std::free(b.first);
-  }
-};
-
 struct ScaleNull {  // the driver alone: blocks from a static buffer, nothing freed
   alignas(64) static inline std::byte buf[1 << 20];
   std::size_t at = 0;
@@ -115,16 +93,16 @@ struct Scale {
   }
 };
 
-Scale<ScaleGrowing>* g_scale_growing;
-Scale<ScaleMalloc>* g_scale_malloc;
+Scale<flowmix::GrowingFlows>* g_scale_growing;
+Scale<flowmix::MallocFlows>* g_scale_malloc;
 Scale<ScaleNull>* g_scale_null;
 
 // Set up (outside the counted functions) the state a scale_* workload runs on.
 void set_up_scale(const char* workload) {
   if (workload == nullptr || std::strncmp(workload, "scale_", 6) != 0) return;
   const char* peer = std::strrchr(workload, '_') + 1;
-  if (std::strcmp(peer, "growing") == 0) g_scale_growing = new Scale<ScaleGrowing>;
-  if (std::strcmp(peer, "malloc") == 0) g_scale_malloc = new Scale<ScaleMalloc>;
+  if (std::strcmp(peer, "growing") == 0) g_scale_growing = new Scale<flowmix::GrowingFlows>;
+  if (std::strcmp(peer, "malloc") == 0) g_scale_malloc = new Scale<flowmix::MallocFlows>;
   if (std::strcmp(peer, "null") == 0) g_scale_null = new Scale<ScaleNull>;
 }
 

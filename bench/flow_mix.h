@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "ctxalloc/switchable/context.h"
+
 namespace flowmix {
 
 [[noreturn]] inline void die(const char* what) {
@@ -48,12 +50,14 @@ struct Mix {
   unsigned between(unsigned lo, unsigned hi) { return lo + below(hi - lo + 1); }
 };
 
+// Its steps always inline, so that every peer's loop has the same driver code (the
+// callgrind null peer's count is the driver's own for every peer).
 template <class Peer>
 struct Driver {
   Peer& peer;
   std::size_t asked = 0;
 
-  void* take(Flow& f, std::size_t bytes) {
+  [[gnu::always_inline]] void* take(Flow& f, std::size_t bytes) {
     void* p = peer.allocate(f.handle, bytes);
     if (p == nullptr) die("allocation refused");
     static_cast<volatile char*>(p)[0] = 1;
@@ -61,7 +65,7 @@ struct Driver {
     asked += bytes;
     return p;
   }
-  void open(Flow& f, Mix& mix) {
+  [[gnu::always_inline]] void open(Flow& f, Mix& mix) {
     const unsigned r = mix.below(100);
     f.kind = r < 80 ? Kind::short_flow : r < 98 ? Kind::long_flow : Kind::large_flow;
     f.packets_left = f.kind == Kind::short_flow  ? mix.between(2, 6)
@@ -75,12 +79,12 @@ struct Driver {
     f.blocks.emplace_back(take(f, kState), kState);
     if (f.kind == Kind::large_flow) f.blocks.emplace_back(take(f, kLargeBlock), kLargeBlock);
   }
-  void close(Flow& f) {
+  [[gnu::always_inline]] void close(Flow& f) {
     peer.close(f.handle, f.blocks);
     asked -= f.asked;
     f.handle = nullptr;
   }
-  void packet(Flow& f, Mix& mix) {
+  [[gnu::always_inline]] void packet(Flow& f, Mix& mix) {
     if (f.kind == Kind::short_flow) {
       const unsigned s = mix.between(40, 200);
       f.blocks.emplace_back(take(f, s), s);
@@ -103,6 +107,36 @@ struct Driver {
       close(f);
       open(f, mix);
     }
+  }
+};
+
+// The peers both benchmarks run: a GrowingContext per flow (the calling thread's pool),
+// and glibc malloc/free per block.
+struct GrowingFlows {
+  ctxalloc::FlowChunks& pool = ctxalloc::current_thread_heap()->flow_chunks();
+  void* open() {
+    ctxalloc::GrowingContext* g = ctxalloc::GrowingContext::create(pool);
+    if (g == nullptr) die("growing context refused");
+    return g;
+  }
+  void* allocate(void* h, std::size_t n) {
+    return static_cast<ctxalloc::GrowingContext*>(h)->allocate(ctxalloc::Layout{n, 8}).ptr;
+  }
+  void free(void* h, void* p, std::size_t n) {
+    static_cast<ctxalloc::GrowingContext*>(h)->free(p, n);
+  }
+  void close(void* h, const std::vector<std::pair<void*, std::uint32_t>>&) {
+    static_cast<ctxalloc::GrowingContext*>(h)->release();
+  }
+};
+
+struct MallocFlows {
+  void* open() { return nullptr; }
+  void* allocate(void*, std::size_t n) { return std::malloc(n); }
+  void free(void*, void* p, std::size_t) { std::free(p); }
+  void close(void*, const std::vector<std::pair<void*, std::uint32_t>>& blocks) {
+    for (auto& b : blocks)
+      std::free(b.first);
   }
 };
 

@@ -87,24 +87,11 @@ GrowingOptions growing_options() {
   return o;
 }
 
-struct GrowingPeer {
+struct GrowingPeer : GrowingFlows {
   static constexpr const char* name = "growing";
-  FlowChunks& pool = current_thread_heap()->flow_chunks();
   GrowingPeer() {
     if (!pool.set_options(growing_options())) die("set_options refused");
     pool.set_spare_segments(~0u);  // an lcore keeps its flow memory (finish() trims)
-  }
-  void* open() {
-    GrowingContext* g = GrowingContext::create(pool);
-    if (g == nullptr) die("growing context refused");
-    return g;
-  }
-  void* allocate(void* h, std::size_t n) {
-    return static_cast<GrowingContext*>(h)->allocate(Layout{n, 8}).ptr;
-  }
-  void free(void* h, void* p, std::size_t n) { static_cast<GrowingContext*>(h)->free(p, n); }
-  void close(void* h, const std::vector<std::pair<void*, std::uint32_t>>&) {
-    static_cast<GrowingContext*>(h)->release();
   }
   std::uint64_t held() const {
     const FlowChunks::Figures f = pool.figures();
@@ -128,15 +115,8 @@ struct GrowingPeer {
   }
 };
 
-struct MallocPeer {
+struct MallocPeer : MallocFlows {
   static constexpr const char* name = "malloc";
-  void* open() { return nullptr; }
-  void* allocate(void*, std::size_t n) { return std::malloc(n); }
-  void free(void*, void* p, std::size_t) { std::free(p); }
-  void close(void*, const std::vector<std::pair<void*, std::uint32_t>>& blocks) {
-    for (auto& b : blocks)
-      std::free(b.first);
-  }
   std::uint64_t held() const {
     const struct mallinfo2 m = mallinfo2();
     return m.uordblks + m.hblkhd;

@@ -226,20 +226,15 @@ def collect_goals(results, gb, cg):
             2.0, True, "callgrind: context + 4 blocks + release vs 4 malloc + 4 free")
     # Issue 16: the flow-scale mix under callgrind (10^4 live flows), the driver's own
     # instructions (the null peer's) taken off both sides.
-    nl = get(cg, "flow_contexts", "scale_lifecycle_null")
-    ml = get(cg, "flow_contexts", "scale_lifecycle_malloc")
-    gl = get(cg, "flow_contexts", "scale_lifecycle_growing")
-    if None not in (nl, ml, gl):
-        g.ratio(16, "flow-scale mix lifecycle: malloc / growing context instructions", ml - nl,
-                gl - nl, 2.0, True, "callgrind, 10^4 live flows, a flow closed and one opened "
-                "per op, minus the driver's (null peer): %.0f vs %.0f" % (ml - nl, gl - nl))
-    np_ = get(cg, "flow_contexts", "scale_packet_null")
-    mp = get(cg, "flow_contexts", "scale_packet_malloc")
-    gp = get(cg, "flow_contexts", "scale_packet_growing")
-    if None not in (np_, mp, gp):
-        g.ratio(16, "flow-scale mix packet: malloc / growing context instructions", mp - np_,
-                gp - np_, 1.0, True, "callgrind, 10^4 live flows, churn included, minus the "
-                "driver's (null peer): %.0f vs %.0f" % (mp - np_, gp - np_))
+    for what, how in (("lifecycle", "a flow closed and one opened per op"),
+                      ("packet", "a packet of a random flow, churn included")):
+        null, mal, gro = (get(cg, "flow_contexts", "scale_%s_%s" % (what, p))
+                          for p in ("null", "malloc", "growing"))
+        if None not in (null, mal, gro):
+            g.ratio(16, "flow-scale mix %s: malloc / growing context instructions" % what,
+                    mal - null, gro - null, 2.0 if what == "lifecycle" else 1.0, True,
+                    "callgrind, 10^4 live flows, %s, minus the driver's (null peer): %.0f vs "
+                    "%.0f" % (how, mal - null, gro - null))
     # Issue 16: the flow-scale benchmark (bench/flow_scale_bench.cc), at its largest count.
     fs = load(results, "flow_scale.json")
     if fs and fs["results"]:
