@@ -35,10 +35,13 @@ class Context;  // switchable/context.h
 /// The global heaps' defaults here: large mappings (above the tree's largest class) are
 /// advised for transparent hugepages, so a block that is written all over faults 2 MiB at
 /// a time instead of 4 KiB (mimalloc-bench's malloc-large: 13.5 s -> 3.3 s, same peak RSS;
-/// where THP is off the mapping keeps base pages, counted as a fallback).
+/// where THP is off the mapping keeps base pages, counted as a fallback). Freed large
+/// mappings are cached, up to 64 MiB, so that their faulted-in pages serve the next large
+/// requests (docs/switchable.md).
 inline GlobalHeapOptions switchable_global_defaults() noexcept {
   GlobalHeapOptions g;
   g.large.huge = HugePages::transparent;
+  g.large_cache_bytes = std::size_t{64} << 20;
   return g;
 }
 
