@@ -238,16 +238,15 @@ void GlobalHeap::deallocate_large(Block block) noexcept {
   if (m.ptr != block.ptr || cached_index(block.ptr) >= 0) {
     // An interior pointer, a mapping freed already (unmapped or in the cache).
     misuses_.add(1);
-    report_misuse(m.ptr == nullptr || m.ptr == block.ptr ? Misuse::double_free
-                                                         : Misuse::foreign_pointer,
-                  "global_heap", "deallocate", block.ptr);
+    report_misuse(
+        m.ptr == nullptr || m.ptr == block.ptr ? Misuse::double_free : Misuse::foreign_pointer,
+        "global_heap", "deallocate", block.ptr);
     return;
   }
   forget_oversized(m.ptr);
   large_counters_.on_deallocate(m.size);
-  const std::size_t entries = options_.large_cache_entries < kMaxLargeCache
-                                  ? options_.large_cache_entries
-                                  : kMaxLargeCache;
+  const std::size_t entries =
+      options_.large_cache_entries < kMaxLargeCache ? options_.large_cache_entries : kMaxLargeCache;
   if (entries == 0 || m.size > options_.large_cache_bytes) {
     unmap_large(m);
     return;
@@ -455,9 +454,10 @@ CheckResult GlobalHeap::check_invariants() const {
   CTXALLOC_INVARIANT(cache_bytes_ <= options_.large_cache_bytes && cache_count_ <= kMaxLargeCache,
                      "global_heap: the cache holds ", cache_count_, " mappings of ", cache_bytes_,
                      " bytes, over its bound of ", options_.large_cache_bytes);
-  CTXALLOC_INVARIANT(large_.live_mappings() == cache_count_ + large_counters_.snapshot().live_blocks(),
-                     "global_heap: ", large_.live_mappings(), " mappings, ", cache_count_,
-                     " cached and ", large_counters_.snapshot().live_blocks(), " live blocks");
+  CTXALLOC_INVARIANT(
+      large_.live_mappings() == cache_count_ + large_counters_.snapshot().live_blocks(),
+      "global_heap: ", large_.live_mappings(), " mappings, ", cache_count_, " cached and ",
+      large_counters_.snapshot().live_blocks(), " live blocks");
   std::size_t excess = 0;
   for (std::size_t j = 0; j < oversized_count_; ++j) {
     const Block m = large_.mapping_of(oversized_[j].ptr);

@@ -148,7 +148,7 @@ class GlobalHeap {
   std::size_t cache_bytes_ = 0;
   Oversized oversized_[kMaxOversized] = {};
   std::size_t oversized_count_ = 0;
-  std::size_t kept_excess_ = 0;  // sum of oversized_[].excess
+  std::size_t kept_excess_ = 0;   // sum of oversized_[].excess
   StatsCounters large_counters_;  // live large blocks as the callers see them
   Counter large_reuses_;
   Counter large_evictions_;
