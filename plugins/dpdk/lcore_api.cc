@@ -84,6 +84,8 @@ Stats read_context_account(const void* self) noexcept {
   s.bytes_in_use = flow_bytes_in_use(h, t) + t.spill.bytes_in_use;
   if (lcore_runtime().growing) {
     const FlowChunks::Figures f = h.heap.flow_chunks().figures();
+    s.allocations = f.contexts_made;
+    s.deallocations = f.contexts_made - f.contexts_live;
     for (const std::uint64_t r : f.refusals)
       s.failures += r;
     // The flows' segments at their peak plus the spill tree's own peak: an upper bound.
