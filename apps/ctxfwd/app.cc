@@ -443,6 +443,7 @@ std::string tear_down_ctxalloc(App& app) {
     st->flow_refused_budget = f.refused_budget;
     st->flow_refused_memory = f.refused_memory;
     st->flow_limit_hits = f.flow_limit_hits;
+    st->flow_peak_live = f.peak_contexts;
   }
   ctxalloc::dpdk::TeardownReport r;
   const int rc = ctxalloc::dpdk::teardown(&r);

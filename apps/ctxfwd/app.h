@@ -61,6 +61,7 @@ struct LcoreState {
   bool growing_flows = false;
   std::uint64_t flow_memory_peak_bytes = 0;
   std::uint64_t flow_refused_budget = 0, flow_refused_memory = 0, flow_limit_hits = 0;
+  std::uint64_t flow_peak_live = 0;  ///< most of the lcore's flows live at once
 };
 
 /// The whole run.

@@ -107,6 +107,7 @@ void json_lcore(ctxgen::JsonWriter& w, const LcoreState& st, const App& app) {
     w.value("flow_refused_budget", st.flow_refused_budget);
     w.value("flow_refused_memory", st.flow_refused_memory);
     w.value("flow_limit_hits", st.flow_limit_hits);
+    w.value("flow_peak_live", st.flow_peak_live);
   }
   if (st.heap_node >= 0) {
     w.value("heap_node", static_cast<std::uint64_t>(st.heap_node));
