@@ -282,8 +282,9 @@ LcoreHeap* make_lcore_heap(const Config& cfg, PageKind kind, unsigned lcore, Soc
     rc = -ENOMEM;
     return nullptr;
   }
-  // A source bounded by 0 bytes has no bound: an lcore without flow memory gets sources
-  // of one segment that its pool never uses (its context limit refuses every flow).
+  // A source bounded by 0 bytes has no bound: an lcore without flow memory (fixed kinds,
+  // or no share) gets flow sources bounded by one segment that nothing takes (with no
+  // share, make_flow_context refuses every flow before the pool).
   auto* h = new (mem) LcoreHeap(lcore, socket.socket, thread_bytes != 0 ? thread_bytes : kSegment,
                                 first_bytes != 0 ? first_bytes : kSegment,
                                 growth_bytes != 0 ? growth_bytes : kSegment, socket.heap);
