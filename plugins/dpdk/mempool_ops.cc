@@ -413,6 +413,7 @@ void op_free(rte_mempool* mp) noexcept {
     rte_free(lane);
   }
   reg.socket(static_cast<unsigned>(p->socket)).metadata_bytes -= pool_bytes(p->capacity);
+  p->magic = 0;  // a stale pool_data pointer is not taken for a live pool
   p->~PoolState();
   rte_free(p);
   mp->pool_data = nullptr;
