@@ -43,12 +43,6 @@ bool header_readable(const void* data) {
          rte_mem_virt2memseg(first + 2 * sizeof(std::uint64_t) - 1, nullptr) != nullptr;
 }
 
-bool data_is_ours(const rte_mempool* mp) {
-  if (!header_readable(mp->pool_data)) return false;
-  const auto* p = static_cast<const PoolState*>(mp->pool_data);
-  return p->magic == kPoolMagic && p->self == p;
-}
-
 const char* driver_at(int index) {
   if (index < 0 || static_cast<unsigned>(index) >= rte_mempool_ops_table.num_ops)
     return "(none: outside this process's table)";
@@ -56,6 +50,12 @@ const char* driver_at(int index) {
 }
 
 }  // namespace
+
+bool pool_data_is_ours(const rte_mempool* mp) noexcept {
+  if (!header_readable(mp->pool_data)) return false;
+  const auto* p = static_cast<const PoolState*>(mp->pool_data);
+  return p->magic == kPoolMagic && p->self == p;
+}
 
 int verify_pool(const rte_mempool* mp, std::string* why) {
   if (mp == nullptr) {
@@ -67,7 +67,7 @@ int verify_pool(const rte_mempool* mp, std::string* why) {
   const char* driver = driver_at(index);
   // Our index, or an ops struct of our name (another copy of the plugin registered it).
   const bool ops_ours = mine >= 0 && (index == mine || std::strcmp(driver, driver_at(mine)) == 0);
-  const bool data_ours = data_is_ours(mp);
+  const bool data_ours = pool_data_is_ours(mp);
   if (ops_ours && data_ours) return 0;
   if (!ops_ours && !data_ours) {
     if (why)

@@ -406,6 +406,23 @@ TEST(CtxallocMempool, CheckRefusesAnotherDriversPoolThatNamesCtxalloc) {
   EXPECT_NE(msg.find("c19_ring"), std::string::npos) << msg;
   EXPECT_NE(msg.find("names ctxalloc in this process, but its pool data"), std::string::npos)
       << msg;
+  // The ctxalloc callbacks DPDK now calls refuse it instead of taking the other driver's
+  // data for lanes: gets fail, puts are refused, the count is 0; the other driver's pool
+  // is untouched (all 64 objects still in it once its own index is back).
+  void* obj = nullptr;
+  EXPECT_EQ(rte_mempool_get(mp, &obj), -ENXIO);
+  void* objs[8];
+  EXPECT_EQ(rte_mempool_get_bulk(mp, objs, 8), -ENXIO);
+  EXPECT_EQ(rte_mempool_avail_count(mp), 0u);
+  mp->ops_index = other;
+  ASSERT_EQ(rte_mempool_get(mp, &obj), 0);
+  mp->ops_index = ops_index();
+  rte_mempool_put(mp, obj);  // refused: the object stays out
+  mp->ops_index = other;
+  EXPECT_EQ(rte_mempool_avail_count(mp), 63u);
+  rte_mempool_put(mp, obj);
+  EXPECT_EQ(rte_mempool_avail_count(mp), 64u);
+  mp->ops_index = ops_index();
   void* const ring_data = mp->pool_data;
   // A copy of a real pool's header elsewhere: the self pointer gives it away.
   Pool real("c19_real", 64, 0);

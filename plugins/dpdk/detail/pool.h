@@ -141,6 +141,10 @@ inline PoolState* pool_state(const rte_mempool* mp) noexcept {
 /// and the rule of docs/dpdk.md.
 int verify_pool(const rte_mempool* mp, std::string* why);
 
+/// The pool-data half of verify_pool, silent: mp->pool_data is a live PoolState (its 16
+/// first bytes in DPDK memory, the magic, the self pointer).
+bool pool_data_is_ours(const rte_mempool* mp) noexcept;
+
 /// Objects the pool holds: every lane and the shared stack (a snapshot).
 std::uint32_t pool_count(const PoolState& p) noexcept;
 
