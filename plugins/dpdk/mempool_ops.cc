@@ -5,6 +5,7 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -136,7 +137,7 @@ void copy_span(const PoolState& p, Lane& lane) noexcept {
       lane = kNoLane;
     } else {
       auto* slots = reinterpret_cast<void**>(static_cast<char*>(mem) + sizeof(Lane));
-      lane = new (mem) Lane(slots, p.capacity, &p, lcore);
+      lane = new (mem) Lane(slots, p.capacity, &p, lcore, getpid());
       if (!p.populating.load(std::memory_order_relaxed)) copy_span(p, *lane);
       Registry::instance().socket(static_cast<unsigned>(p.socket)).metadata_bytes += lane_bytes(p);
       if (Registry::instance().attach_lcore(
@@ -441,8 +442,10 @@ void op_free(rte_mempool* mp) noexcept {
   for (auto& slot : p->lanes) {
     Lane* lane = slot.load(std::memory_order_acquire);
     if (lane <= kNoLane) continue;
-    reg.detach(lane);
-    reg.socket(static_cast<unsigned>(p->socket)).metadata_bytes -= lane_bytes(*p);
+    if (lane->pid == getpid()) {  // else another process's registry counts it
+      reg.detach(lane);
+      reg.socket(static_cast<unsigned>(p->socket)).metadata_bytes -= lane_bytes(*p);
+    }
     lane->~Lane();
     rte_free(lane);
   }

@@ -3,6 +3,12 @@
 // pool and runs this binary again as a secondary, which looks the pool up, checks that
 // the pool's ops_index names the ctxalloc driver in its own process, gets 100 objects on
 // its lcore and puts 40 back; the primary then sees 60 fewer objects and a sound pool.
+// What each process's statistics registry sees is checked on both sides: a lane belongs to
+// the registry of the process that made it, a pool's totals to its creator's (which walks
+// every lane, the secondary's included), and freeing the pool in the primary leaves the
+// primary's metadata count where it was. Then a secondary whose drivers register in
+// another order (secondary_shifted.cc, argv[1]) finds that the pool's ops_index names
+// another driver there, and ctxalloc_dpdk_mempool_check refuses it.
 // A --no-huge primary cannot have secondaries in DPDK 22.11 (docs/dpdk.md): without
 // enough free 2 MiB hugepages the test is skipped (exit 77) with the reason.
 #include <rte_eal.h>
@@ -20,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "ctxalloc/dpdk/registry.h"
 #include "ctxalloc_dpdk.h"
 
 namespace {
@@ -73,11 +80,48 @@ int secondary(const std::string& prefix) {
   if (rte_mempool_get_bulk(mp, objs, kGot) != 0) return fail("secondary", "get failed");
   rte_mempool_put_bulk(mp, objs, kPut);
   std::printf("secondary (lcore %u): got %u, put %u back\n", rte_lcore_id(), kGot, kPut);
+  // The lane this lcore made is in this process's registry; the pool's totals are in the
+  // primary's (it made the pool), not here.
+  ctxalloc_dpdk_stats lcore{}, socket{};
+  if (ctxalloc_dpdk_lcore_stats(rte_lcore_id(), CTXALLOC_ACCOUNT_MEMPOOL, &lcore) != 0 ||
+      lcore.allocations != kGot || lcore.deallocations != kPut)
+    return fail("secondary", "lcore stats: " + std::to_string(lcore.allocations) + " gets, " +
+                                 std::to_string(lcore.deallocations) + " puts");
+  if (ctxalloc_dpdk_socket_stats(0, CTXALLOC_ACCOUNT_MEMPOOL, &socket) != 0 ||
+      socket.allocations != 0)
+    return fail("secondary", "socket stats see the primary's pool: " +
+                                 std::to_string(socket.allocations) + " gets");
+  char why[256] = "";
+  if (ctxalloc_dpdk_mempool_check(mp, why, sizeof why) != 0)
+    return fail("secondary", std::string("mempool check: ") + why);
   rte_eal_cleanup();
   return 0;
 }
 
-int primary(const char* self) {
+bool run(const std::vector<std::string>& cmd, const char* what) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (const std::string& s : cmd)
+      argv.push_back(const_cast<char*>(s.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    fail("primary", std::string(what) + " did not exit 0 (status " + std::to_string(status) + ")");
+    return false;
+  }
+  return true;
+}
+
+std::uint64_t metadata_bytes() {
+  return ctxalloc::dpdk::Registry::instance().socket(0).metadata_bytes.load();
+}
+
+int primary(const char* self, const char* shifted, const char* library) {
   const long free = free_2m_hugepages();
   if (free < kPagesNeeded) {
     std::printf(
@@ -91,6 +135,7 @@ int primary(const char* self) {
     std::printf("SKIP: EAL could not start on hugepages (%s)\n", rte_strerror(rte_errno));
     return 77;
   }
+  const std::uint64_t metadata_before = metadata_bytes();
   rte_mempool* mp = rte_mempool_create_empty(kPool, kObjects, 64, 0, 0, SOCKET_ID_ANY, 0);
   if (mp == nullptr) return fail("primary", "rte_mempool_create_empty");
   if (rte_mempool_set_ops_byname(mp, "ctxalloc", nullptr) != 0)
@@ -98,27 +143,36 @@ int primary(const char* self) {
   if (rte_mempool_populate_default(mp) != static_cast<int>(kObjects))
     return fail("primary", "populate");
   int rc = 0;
-  const pid_t pid = fork();
-  if (pid == 0) {
-    execl(self, self, "secondary", prefix.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  int status = 0;
-  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-      WEXITSTATUS(status) != 0) {
-    rc = fail("primary", "the secondary did not exit 0 (status " + std::to_string(status) + ")");
+  if (!run({self, "secondary", prefix}, "the secondary")) {
+    rc = 1;
   } else if (rte_mempool_avail_count(mp) != kObjects - (kGot - kPut)) {
     rc = fail("primary", "avail " + std::to_string(rte_mempool_avail_count(mp)) + ", expected " +
                              std::to_string(kObjects - (kGot - kPut)));
   } else {
     char why[256] = "";
+    ctxalloc_dpdk_stats socket{}, lcore1{};
     if (ctxalloc_dpdk_mempool_check(mp, why, sizeof why) != 0)
       rc = fail("primary", std::string("mempool check: ") + why);
+    // The pool's totals walk every lane, the one the secondary made included; that lane is
+    // not in this process's lcore 1 figures (it is in the secondary's registry).
+    else if (ctxalloc_dpdk_socket_stats(0, CTXALLOC_ACCOUNT_MEMPOOL, &socket) != 0 ||
+             socket.allocations != kGot || socket.deallocations != kPut)
+      rc = fail("primary", "socket stats: " + std::to_string(socket.allocations) + " gets, " +
+                               std::to_string(socket.deallocations) + " puts");
+    else if (ctxalloc_dpdk_lcore_stats(1, CTXALLOC_ACCOUNT_MEMPOOL, &lcore1) != 0 ||
+             lcore1.allocations != 0)
+      rc = fail("primary", "lcore 1 stats here: " + std::to_string(lcore1.allocations));
+    else if (!run({shifted, prefix, kPool, library}, "the shifted secondary"))
+      rc = 1;
   }
   if (rc == 0)
     std::printf("primary: %u of %u objects available after the secondary: ok\n",
                 rte_mempool_avail_count(mp), kObjects);
   rte_mempool_free(mp);
+  if (rc == 0 && metadata_bytes() != metadata_before)
+    rc = fail("primary", "metadata bytes " + std::to_string(metadata_bytes()) +
+                             " after the pool was freed, " + std::to_string(metadata_before) +
+                             " before it was made");
   const std::string runtime_dir = rte_eal_get_runtime_dir();  // shared config: ours to remove
   rte_eal_cleanup();
   std::error_code ec;
@@ -130,5 +184,9 @@ int primary(const char* self) {
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "secondary") == 0) return secondary(argv[2]);
-  return primary("/proc/self/exe");
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s SHIFTED_SECONDARY LIBCTXALLOC_DPDK\n", argv[0]);
+    return 2;
+  }
+  return primary("/proc/self/exe", argv[1], argv[2]);
 }

@@ -50,8 +50,8 @@ static_assert(sizeof(PoolLaneDeque) == 128, "top's line, then one owner line wit
 /// One lcore's lane: its deque and the counters it alone writes. In memory it is followed
 /// by the deque's slots and then kLaneScratch pointers of scratch space.
 struct alignas(64) Lane {
-  Lane(void** slots, std::uint32_t capacity, PoolState* p, unsigned id) noexcept
-      : deque(slots, capacity), scratch(slots + capacity), pool(p), lcore(id) {}
+  Lane(void** slots, std::uint32_t capacity, PoolState* p, unsigned id, int owner) noexcept
+      : deque(slots, capacity), scratch(slots + capacity), pool(p), lcore(id), pid(owner) {}
 
   PoolLaneDeque deque;
   void** const scratch;
@@ -61,6 +61,9 @@ struct alignas(64) Lane {
   Counter peak_net;     ///< highest gets - puts seen (>= 0)
   PoolState* const pool;
   const unsigned lcore;
+  /// The process that made the lane (a secondary may): its statistics registry has the
+  /// lane's source and counts the lane's bytes, not the registry of the process freeing it.
+  const int pid;
 
   LaneHot& hot() noexcept { return deque.owner(); }
   const LaneHot& hot() const noexcept { return deque.owner(); }
