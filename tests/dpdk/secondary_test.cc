@@ -15,6 +15,8 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_mempool.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +30,7 @@
 
 #include "ctxalloc/dpdk/registry.h"
 #include "ctxalloc_dpdk.h"
+#include "dpdk/json_lite.h"
 
 namespace {
 
@@ -43,13 +46,9 @@ long free_2m_hugepages() {
 }
 
 bool eal(const std::string& prefix, const char* lcores, bool secondary) {
-  std::vector<std::string> a = {"ctxalloc_secondary_test",
-                                "-l",
-                                lcores,
-                                "--no-pci",
-                                "--no-telemetry",
-                                "--file-prefix=" + prefix,
-                                "--log-level=lib.eal:warning"};
+  std::vector<std::string> a = {
+      "ctxalloc_secondary_test",    "-l", lcores, "--no-pci", "--file-prefix=" + prefix,
+      "--log-level=lib.eal:warning"};
   if (secondary) {
     a.push_back("--proc-type=secondary");
   } else {
@@ -60,6 +59,42 @@ bool eal(const std::string& prefix, const char* lcores, bool secondary) {
     argv.push_back(s.data());
   argv.push_back(nullptr);
   return rte_eal_init(static_cast<int>(argv.size() - 1), argv.data()) >= 0;
+}
+
+using ctxalloc::testing::Json;
+
+// DPDK's telemetry socket of this --file-prefix, as dpdk-telemetry.py reads it: the
+// greeting, then the reply to `cmd` (under the command's name). Throws on a bad reply.
+struct TelemetryReply {
+  Json greeting, value;
+};
+
+TelemetryReply ask_telemetry(const std::string& cmd) {
+  const std::string path = std::string(rte_eal_get_runtime_dir()) + "/dpdk_telemetry.v2";
+  const int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  std::string buf(64 * 1024, '\0');
+  auto receive = [&] {
+    const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) throw std::runtime_error("no reply from " + path);
+    return Json::parse(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+  };
+  TelemetryReply r;
+  try {
+    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      throw std::runtime_error("cannot connect to " + path);
+    r.greeting = receive();
+    if (send(fd, cmd.data(), cmd.size(), 0) != static_cast<ssize_t>(cmd.size()))
+      throw std::runtime_error("cannot send " + cmd);
+    r.value = receive()[cmd.substr(0, cmd.find(','))];
+  } catch (...) {
+    if (fd >= 0) close(fd);
+    throw;
+  }
+  close(fd);
+  return r;
 }
 
 int fail(const char* who, const std::string& what) {
@@ -94,6 +129,21 @@ int secondary(const std::string& prefix) {
   char why[256] = "";
   if (ctxalloc_dpdk_mempool_check(mp, why, sizeof why) != 0)
     return fail("secondary", std::string("mempool check: ") + why);
+  // Telemetry: DPDK 22.11 gives a secondary no socket of its own (the primary has
+  // dpdk_telemetry.v2); a client of this --file-prefix talks to the primary, whose
+  // /ctxalloc/mempool walks the pool's lanes, this process's included.
+  try {
+    const TelemetryReply t = ask_telemetry(std::string("/ctxalloc/mempool,") + kPool);
+    if (t.greeting["pid"].u64() != static_cast<std::uint64_t>(getppid()))
+      return fail("secondary", "the telemetry socket is not the primary's: pid " +
+                                   std::to_string(t.greeting["pid"].u64()));
+    const Json& lane = t.value["lanes"][std::to_string(rte_lcore_id())];
+    if (lane["gets"].u64() != kGot || lane["puts"].u64() != kPut)
+      return fail("secondary", "the primary's telemetry shows this lane with " +
+                                   std::to_string(lane["gets"].u64()) + " gets");
+  } catch (const std::exception& e) {
+    return fail("secondary", std::string("telemetry: ") + e.what());
+  }
   rte_eal_cleanup();
   return 0;
 }
