@@ -1,10 +1,13 @@
 // The secondary of dpdk_secondary whose mempool drivers register in another order (issue
 // 19, item 8): it does not link ctxalloc; it registers a driver of its own first and then
 // dlopen()s libctxalloc_dpdk.so (argv[3]: the shared library, which exports the C API),
-// so ctxalloc gets a later index here than in the primary. The primary's ctxalloc pool then has an
-// ops_index that names another driver in this process (DPDK's rule: indices are per process).
-// ctxalloc_dpdk_mempool_check must refuse it with -ENXIO and a message naming the pool, the index
-// and the driver here, without walking the pool. Run by secondary_test.cc's primary: argv[1] is the
+// so ctxalloc gets a later index here than in the primary. It loads the library after
+// rte_eal_init: a secondary must map the primary's memory at the primary's addresses, and
+// a large library (an asan build's) loaded before could take them. The primary's ctxalloc pool then
+// has an ops_index that names another driver in this process (DPDK's rule: indices are per
+// process). ctxalloc_dpdk_mempool_check must refuse it with -ENXIO and a message naming the pool,
+// the index and the driver here, without walking the pool. Run by secondary_test.cc's primary:
+// argv[1] is the
 // --file-prefix, argv[2] the pool's name, argv[3] the library. Exits 0 when every check holds.
 #include <dlfcn.h>
 #include <rte_eal.h>
@@ -58,20 +61,6 @@ int main(int argc, char** argv) {
   const int shift = rte_mempool_register_ops(&ops);
   expect(shift >= 0, "registering c19_shift");
 
-  void* h = dlopen(argv[3], RTLD_NOW | RTLD_LOCAL);
-  if (h == nullptr) {
-    std::fprintf(stderr, "shifted secondary: FAILED: dlopen %s: %s\n", argv[3], dlerror());
-    return 1;
-  }
-  using CheckFn = int (*)(const rte_mempool*, char*, size_t);
-  using IndexFn = int (*)();
-  auto check = reinterpret_cast<CheckFn>(dlsym(h, "ctxalloc_dpdk_mempool_check"));
-  auto index = reinterpret_cast<IndexFn>(dlsym(h, "ctxalloc_dpdk_ops_index"));
-  if (check == nullptr || index == nullptr) {
-    std::fprintf(stderr, "shifted secondary: FAILED: the plugin lacks the C API\n");
-    return 1;
-  }
-
   std::string prefix = std::string("--file-prefix=") + argv[1];
   std::vector<std::string> a = {"ctxalloc_secondary_shifted",
                                 "-l",
@@ -89,6 +78,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shifted secondary: FAILED: EAL: %s\n", rte_strerror(rte_errno));
     return 1;
   }
+  void* h = dlopen(argv[3], RTLD_NOW | RTLD_LOCAL);
+  if (h == nullptr) {
+    std::fprintf(stderr, "shifted secondary: FAILED: dlopen %s: %s\n", argv[3], dlerror());
+    return 1;
+  }
+  using CheckFn = int (*)(const rte_mempool*, char*, size_t);
+  using IndexFn = int (*)();
+  auto check = reinterpret_cast<CheckFn>(dlsym(h, "ctxalloc_dpdk_mempool_check"));
+  auto index = reinterpret_cast<IndexFn>(dlsym(h, "ctxalloc_dpdk_ops_index"));
+  if (check == nullptr || index == nullptr) {
+    std::fprintf(stderr, "shifted secondary: FAILED: the plugin lacks the C API\n");
+    return 1;
+  }
+
   rte_mempool* mp = rte_mempool_lookup(argv[2]);
   expect(mp != nullptr, std::string("pool ") + argv[2] + " not found");
   if (mp != nullptr) {
