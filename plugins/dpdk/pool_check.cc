@@ -1,5 +1,6 @@
 // verify_pool: is a mempool a ctxalloc pool this process may use (ops index and pool
 // data agree)? check_pool: walks a quiescent ctxalloc mempool's lanes and shared stack.
+#include <rte_fbarray.h>
 #include <rte_malloc.h>
 #include <rte_memory.h>
 
@@ -33,14 +34,25 @@ void collect_object(rte_mempool*, void* arg, void* obj, unsigned idx) {
   static_cast<void**>(arg)[idx] = obj;
 }
 
-// The first 16 bytes of the pool data may be read: they are in DPDK memory (a foreign
-// driver's pool data may be anything; a pointer outside DPDK memory is not followed).
+// The byte at `addr` is on a page of DPDK memory that is in use (mapped). A memseg list
+// reserves far more address space than it maps (rte_mem_virt2memseg answers for any
+// address in it, mapped or not): the list's page array says which pages are.
+bool on_used_page(const void* addr) {
+  const rte_memseg_list* msl = rte_mem_virt2memseg_list(addr);
+  if (msl == nullptr || msl->page_sz == 0) return false;
+  const std::uintptr_t off =
+      reinterpret_cast<std::uintptr_t>(addr) - reinterpret_cast<std::uintptr_t>(msl->base_va);
+  return rte_fbarray_is_used(const_cast<rte_fbarray*>(&msl->memseg_arr),
+                             static_cast<unsigned>(off / msl->page_sz)) == 1;
+}
+
+// The first 16 bytes of the pool data may be read: they are on used pages of DPDK memory
+// (a foreign driver's pool data may be anything; a pointer elsewhere is not followed).
 bool header_readable(const void* data) {
   if (data == nullptr || reinterpret_cast<std::uintptr_t>(data) % alignof(PoolState) != 0)
     return false;
   const char* first = static_cast<const char*>(data);
-  return rte_mem_virt2memseg(first, nullptr) != nullptr &&
-         rte_mem_virt2memseg(first + 2 * sizeof(std::uint64_t) - 1, nullptr) != nullptr;
+  return on_used_page(first) && on_used_page(first + 2 * sizeof(std::uint64_t) - 1);
 }
 
 const char* driver_at(int index) {
