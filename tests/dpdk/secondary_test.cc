@@ -173,6 +173,27 @@ std::uint64_t metadata_bytes() {
   return ctxalloc::dpdk::Registry::instance().socket(0).metadata_bytes.load();
 }
 
+// Pool data on a page that DPDK reserved but has not mapped (dynamic memory reserves far
+// more than -m): the check refuses it without reading it (reading it would fault).
+int refuses_unmapped_pool_data(rte_mempool* mp) {
+  rte_memseg_list* msl = rte_mem_virt2memseg_list(mp->pool_data);
+  if (msl == nullptr) return fail("primary", "the pool's data is not in a memseg list");
+  const int free_page = rte_fbarray_find_next_free(&msl->memseg_arr, 0);
+  if (free_page < 0) {
+    std::printf("primary: every page of the memseg list is mapped: unmapped case not run\n");
+    return 0;
+  }
+  void* const data = mp->pool_data;
+  mp->pool_data = static_cast<char*>(msl->base_va) + std::size_t{msl->page_sz} * free_page;
+  char why[512] = "";
+  const int check = ctxalloc_dpdk_mempool_check(mp, why, sizeof why);
+  mp->pool_data = data;
+  if (check != -ENXIO)
+    return fail("primary", "pool data on an unmapped page: check returned " +
+                               std::to_string(check) + " " + why);
+  return 0;
+}
+
 int primary(const char* self, const char* shifted, const char* library) {
   const long free = free_2m_hugepages();
   if (free < kPagesNeeded) {
@@ -194,25 +215,9 @@ int primary(const char* self, const char* shifted, const char* library) {
     return fail("primary", "set_ops_byname");
   if (rte_mempool_populate_default(mp) != static_cast<int>(kObjects))
     return fail("primary", "populate");
-  int rc = 0;
-  // Pool data on a page that DPDK reserved but has not mapped (dynamic memory reserves far
-  // more than -m): refused, not read (reading it would fault).
-  if (rte_memseg_list* msl = rte_mem_virt2memseg_list(mp->pool_data); msl != nullptr) {
-    const int free_page = rte_fbarray_find_next_free(&msl->memseg_arr, 0);
-    if (free_page >= 0) {
-      void* const data = mp->pool_data;
-      mp->pool_data = static_cast<char*>(msl->base_va) + std::size_t{msl->page_sz} * free_page;
-      char why[512] = "";
-      const int check = ctxalloc_dpdk_mempool_check(mp, why, sizeof why);
-      mp->pool_data = data;
-      if (check != -ENXIO)
-        rc = fail("primary", "pool data on an unmapped page: check returned " +
-                                 std::to_string(check) + " " + why);
-    } else {
-      std::printf("primary: every page of the memseg list is mapped: unmapped case not run\n");
-    }
-  }
+  int rc = refuses_unmapped_pool_data(mp);
   if (rc != 0) {
+    // reported
   } else if (!run({self, "secondary", prefix}, "the secondary")) {
     rc = 1;
   } else if (rte_mempool_avail_count(mp) != kObjects - (kGot - kPut)) {
