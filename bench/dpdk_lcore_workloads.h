@@ -1,6 +1,6 @@
 // Workloads of the dpdk_lcore suite, shared by the Google Benchmark binary and the
 // callgrind driver, on the main lcore of an EAL with the per-lcore allocators set up
-// (embedded default configuration: bump flow contexts of 16 KiB):
+// (embedded default configuration: growing flow contexts, 1 KiB first chunks):
 //  - per packet: n rounds of "allocate kPacketBytes, free it" through the lcore's own
 //    heap (thread mode), through a flow context, with rte_malloc/rte_free, and with
 //    rte_mempool_get/put on a pool with DPDK's per-lcore cache (the ring_mp_mc default);

@@ -341,12 +341,17 @@ std::string load_config(App& app) {
   if (ctxalloc)
     if (std::string e = cfg->flow_sizing_error(*o.max_flows); !e.empty())
       return "--max-flows " + std::to_string(*o.max_flows) + " with " + cfg->source + ": " + e;
-  if (ctxalloc && o.flow_context_bytes && *o.flow_context_bytes != f.block_size)
+  // A flow's bound: a fixed context's block_size, or a growing flow's budget (with no
+  // budget, --flow-context-bytes or its default bounds the other allocators' flows only).
+  const std::size_t flow_bound = f.growing() ? f.budget : f.block_size;
+  const char* bound_key = f.growing() ? "budget" : "block_size";
+  if (ctxalloc && o.flow_context_bytes && *o.flow_context_bytes != flow_bound)
     return "--flow-context-bytes " + std::to_string(*o.flow_context_bytes) +
-           ": with --flow-alloc ctxalloc a flow's context is the configuration's [flows] "
-           "block_size (" +
-           std::to_string(f.block_size) + " in " + cfg->source + "); set it there";
-  if (!o.flow_context_bytes) o.flow_context_bytes = static_cast<std::uint32_t>(f.block_size);
+           ": with --flow-alloc ctxalloc a flow's memory is bounded by the configuration's "
+           "[flows] " +
+           bound_key + " (" + std::to_string(flow_bound) + " in " + cfg->source + "); set it there";
+  if (!o.flow_context_bytes && flow_bound != 0)
+    o.flow_context_bytes = static_cast<std::uint32_t>(flow_bound);
   if (ctxalloc)
     for (const ctxalloc::dpdk::SocketConfig& sc : cfg->sockets)
       app.ctxalloc_bytes += cfg->socket_demand(sc);
@@ -382,6 +387,16 @@ std::string check_placement(App& app, const std::string& heap, int rc,
 // --flow-alloc ctxalloc: the per-lcore allocators, after EAL (memzones on each socket).
 std::string set_up_ctxalloc(App& app) {
   if (app.opts.flow_alloc != FlowAllocKind::ctxalloc) return {};
+  // The plugin splits max_flows over the lcores that own a flow table, as ctxfwd does.
+  std::vector<unsigned> flow_lcores;
+  for (const auto& st : app.lcores)
+    if (st->plan.role == Role::forward || st->plan.role == Role::pipeline_rx)
+      flow_lcores.push_back(st->plan.lcore);
+  if (!flow_lcores.empty())
+    if (int rc = ctxalloc::dpdk::set_flow_lcores(flow_lcores.data(),
+                                                 static_cast<unsigned>(flow_lcores.size()));
+        rc != 0)
+      return "ctxalloc flow lcores: " + std::string(std::strerror(-rc));
   if (int rc = ctxalloc::dpdk::setup(); rc != 0)
     return "ctxalloc per-lcore allocators: " + std::string(std::strerror(-rc)) +
            " (the log above says which heap)";
@@ -401,7 +416,10 @@ std::string set_up_ctxalloc(App& app) {
     log_line("lcore " + std::to_string(st->plan.lcore) + ": ctxalloc heap of " +
              std::to_string(f.region_bytes >> 20) + " MiB on " +
              ctxalloc::dpdk::to_string(f.memory) + " of socket " + std::to_string(f.socket) +
-             ", flow contexts of " + std::to_string(f.context_bytes) + " B; " + placed);
+             (f.growing ? ", growing flows (a share of " + std::to_string(f.flow_share) +
+                              ", first chunks of " + std::to_string(f.context_bytes) + " B)"
+                        : ", flow contexts of " + std::to_string(f.context_bytes) + " B") +
+             "; " + placed);
   }
   for (unsigned s = 0; s < ctxalloc::dpdk::kMaxSockets; ++s) {
     if (!ctxalloc::dpdk::socket_figures(s).present) continue;
@@ -417,6 +435,16 @@ std::string set_up_ctxalloc(App& app) {
 // After the lcores stopped: every heap back, nothing in use (a leak is an error).
 std::string tear_down_ctxalloc(App& app) {
   if (!app.ctxalloc_set_up) return {};
+  for (const auto& st : app.lcores) {
+    const ctxalloc::dpdk::LcoreFigures f = ctxalloc::dpdk::lcore_figures(st->plan.lcore);
+    if (!f.present || !f.growing) continue;
+    st->growing_flows = true;
+    st->flow_memory_peak_bytes = f.flow_peak_segment_bytes;
+    st->flow_refused_budget = f.refused_budget;
+    st->flow_refused_memory = f.refused_memory;
+    st->flow_limit_hits = f.flow_limit_hits;
+    st->flow_peak_live = f.peak_contexts;
+  }
   ctxalloc::dpdk::TeardownReport r;
   const int rc = ctxalloc::dpdk::teardown(&r);
   app.ctxalloc_set_up = rc != 0;

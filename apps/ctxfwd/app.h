@@ -56,6 +56,12 @@ struct LcoreState {
   // (ctxalloc::dpdk::lcore_placement at set-up); heap_node -1 when not asked.
   int heap_node = -1;
   std::uint64_t heap_pages = 0, heap_local_pages = 0, heap_remote_pages = 0;
+  /// --flow-alloc ctxalloc with growing flows, read before tear-down: the most flow
+  /// memory (first-chunk and growth segments) the lcore's flows took, and its refusals.
+  bool growing_flows = false;
+  std::uint64_t flow_memory_peak_bytes = 0;
+  std::uint64_t flow_refused_budget = 0, flow_refused_memory = 0, flow_limit_hits = 0;
+  std::uint64_t flow_peak_live = 0;  ///< most of the lcore's flows live at once
 };
 
 /// The whole run.

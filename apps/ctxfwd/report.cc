@@ -102,6 +102,13 @@ void json_lcore(ctxgen::JsonWriter& w, const LcoreState& st, const App& app) {
   w.value("misuses", a.misuses.get());
   w.value("records", a.records.get());
   w.value("cross_lcore_frees", a.cross_lcore_frees.load(std::memory_order_relaxed));
+  if (st.growing_flows) {
+    w.value("flow_memory_peak_bytes", st.flow_memory_peak_bytes);
+    w.value("flow_refused_budget", st.flow_refused_budget);
+    w.value("flow_refused_memory", st.flow_refused_memory);
+    w.value("flow_limit_hits", st.flow_limit_hits);
+    w.value("flow_peak_live", st.flow_peak_live);
+  }
   if (st.heap_node >= 0) {
     w.value("heap_node", static_cast<std::uint64_t>(st.heap_node));
     w.value("heap_pages", st.heap_pages);

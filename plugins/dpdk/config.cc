@@ -26,6 +26,20 @@ const char* to_string(AllocatorKind k) noexcept {
       return "bitset";
     case AllocatorKind::tree:
       return "tree";
+    case AllocatorKind::growing:
+      return "growing";
+  }
+  return "?";
+}
+
+const char* to_string(FlowSpill s) noexcept {
+  switch (s) {
+    case FlowSpill::refuse:
+      return "refuse";
+    case FlowSpill::thread:
+      return "thread";
+    case FlowSpill::global:
+      return "global";
   }
   return "?";
 }
@@ -74,28 +88,82 @@ bool Config::falls_back_to(Tier t) const noexcept {
   return std::find(fallback.begin(), fallback.end(), t) != fallback.end();
 }
 
+namespace {
+constexpr std::uint64_t kSegment = std::uint64_t{4} << 20;
+// FlowChunks' layout (flow_chunks.h): 64 pages of 64 KiB per segment, the first 4 KiB of
+// page 0 for the segment's record (page 0 takes chunks of 4 KiB or less).
+constexpr std::uint64_t kChunkPage = 64 << 10;
+constexpr std::uint64_t kChunkPages = kSegment / kChunkPage;
+constexpr std::uint64_t kChunkRecord = 4096;
+constexpr std::uint64_t kMaxRegionBytes = std::uint64_t{16} << 30;  // SegmentRegion's
+
+std::uint64_t chunks_per_segment(std::uint64_t chunk) noexcept {
+  if (chunk == 0) return 0;
+  const std::uint64_t page0 = chunk <= kChunkRecord ? (kChunkPage - kChunkRecord) / chunk : 0;
+  return (kChunkPages - 1) * (kChunkPage / chunk) + page0;
+}
+}  // namespace
+
 std::uint64_t Config::ready_bytes() const noexcept {
-  constexpr std::uint64_t kSegment = std::uint64_t{4} << 20;
+  if (flows.growing()) return 0;
   const std::uint64_t bytes = std::uint64_t{flows.ready_blocks} * flows.block_size;
   return (bytes + kSegment - 1) / kSegment * kSegment;
 }
 
+std::uint64_t Config::first_chunk_bytes(std::uint64_t n) const noexcept {
+  const std::uint64_t per = chunks_per_segment(flows.first_chunk);
+  return per == 0 ? 0 : (n + per - 1) / per * kSegment;
+}
+
+std::uint64_t Config::first_chunks_in(std::uint64_t bytes) const noexcept {
+  return bytes / kSegment * chunks_per_segment(flows.first_chunk);
+}
+
+std::uint64_t Config::flow_memory_bytes(std::uint64_t n) const noexcept {
+  if (!flows.growing()) return 0;
+  return first_chunk_bytes(n) + flows.growth_size;
+}
+
 std::uint64_t Config::socket_demand(const SocketConfig& s) const noexcept {
   std::uint64_t need = s.global_heap;
+  const std::uint64_t share = flow_share(flows.max_flows, lcores.size());
   for (unsigned id : s.lcores)
-    need += lcore(id).thread_size + ready_bytes();
+    need += lcore(id).thread_size + ready_bytes() + flow_memory_bytes(share);
   return need;
 }
 
-std::string Config::flow_sizing_error(std::uint32_t max) const {
+std::string Config::flow_sizing_error(std::uint32_t max, std::uint32_t flow_lcores) const {
   if (lcores.empty() || max == 0) return {};
-  const std::uint64_t n = lcores.size();
-  const std::uint64_t share = (std::uint64_t{max} + n - 1) / n;
-  const std::uint64_t need = share * flows.block_size;
+  const std::uint64_t n = flow_lcores != 0 ? flow_lcores : lcores.size();
+  const std::uint64_t share = flow_share(max, n);
   // The lcore with the smallest thread allocator is the one that runs out first.
   const LcoreConfig* tight = &lcores.front();
   for (const LcoreConfig& l : lcores)
     if (l.thread_size < tight->thread_size) tight = &l;
+  if (flows.growing()) {
+    const std::string at = source + ":" + std::to_string(flows.max_flows_line);
+    if (max > flows.max_flows) {
+      return "max_flows = " + std::to_string(max) + " needs " + std::to_string(max) + " x " +
+             format_bytes(flows.first_chunk) +
+             " first chunks = " + format_bytes(std::uint64_t{max} * flows.first_chunk) +
+             " of flow memory, but the flow memory is sized at set-up from [flows] max_flows = " +
+             std::to_string(flows.max_flows) + " (" + at + ") and holds " +
+             std::to_string(flows.max_flows) + " first chunks (" +
+             format_bytes(std::uint64_t{flows.max_flows} * flows.first_chunk) +
+             "): raise max_flows there";
+    }
+    const std::uint64_t need = tight->thread_size + flow_memory_bytes(share);
+    if (need <= kMaxRegionBytes) return {};
+    return "max_flows = " + std::to_string(max) + " over " + std::to_string(n) +
+           " lcores gives lcore " + std::to_string(tight->id) + " a share of " +
+           std::to_string(share) + " flows: its first chunks (" +
+           format_bytes(first_chunk_bytes(share)) + "), growth_size (" +
+           format_bytes(flows.growth_size) + ") and thread_size (" +
+           format_bytes(tight->thread_size) + ") need " + format_bytes(need) +
+           ", but one lcore's memory is at most " + format_bytes(kMaxRegionBytes) +
+           " (spread the flows over more lcores)";
+  }
+  const std::uint64_t need = share * flows.block_size;
   const std::uint64_t have = ready_bytes() + tight->thread_size;
   if (need <= have) return {};
   return "max_flows = " + std::to_string(max) + " over " + std::to_string(n) +
@@ -180,10 +248,25 @@ std::vector<std::string> describe(const Config& c) {
   }
   out.push_back("other lcores: " + describe_lcore(c.lcore_default));
   const FlowConfig& f = c.flows;
-  out.push_back(std::string("flows: ") + to_string(f.kind) + " contexts of " +
-                format_bytes(f.block_size) + ", " + std::to_string(f.ready_blocks) +
-                " ready per lcore, at most " + std::to_string(f.max_flows) +
-                " flows, idle timeout " + format_duration(f.idle_timeout));
+  if (f.growing()) {
+    const std::uint64_t share = Config::flow_share(f.max_flows, c.lcores.size());
+    out.push_back(
+        "flows: growing contexts, first chunk " + format_bytes(f.first_chunk) + ", chunks up to " +
+        format_bytes(f.max_chunk) + ", large blocks from " + format_bytes(f.large_block_bytes()) +
+        ", budget " + (f.budget == 0 ? std::string("none") : format_bytes(f.budget)) +
+        " per flow, spill " + to_string(f.spill) + ", at most " + std::to_string(f.max_flows) +
+        " flows, idle timeout " + format_duration(f.idle_timeout));
+    out.push_back("flow memory per lcore (a share of " + std::to_string(share) + " flows over " +
+                  std::to_string(c.lcores.size()) +
+                  " lcores): " + format_bytes(c.first_chunk_bytes(share)) + " of first chunks + " +
+                  format_bytes(f.growth_size) +
+                  " growth = " + format_bytes(c.flow_memory_bytes(share)));
+  } else {
+    out.push_back(std::string("flows: ") + to_string(f.kind) + " contexts of " +
+                  format_bytes(f.block_size) + ", " + std::to_string(f.ready_blocks) +
+                  " ready per lcore, at most " + std::to_string(f.max_flows) +
+                  " flows, idle timeout " + format_duration(f.idle_timeout));
+  }
   return out;
 }
 

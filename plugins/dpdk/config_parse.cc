@@ -29,6 +29,9 @@ constexpr std::uint64_t kMinThreadSize = kSegment;
 constexpr std::uint64_t kMinGlobalHeap = kSegment;
 constexpr std::uint64_t kMinBlockSize = 4 << 10;
 constexpr std::uint64_t kMaxBlockSize = kSegment;
+// Growing flows' chunks (FlowChunks): powers of two from 256 B to one 64 KiB page.
+constexpr std::uint64_t kMinChunk = 256;
+constexpr std::uint64_t kMaxChunk = 64 << 10;
 constexpr std::uint64_t kMaxRegion = std::uint64_t{1} << 40;
 constexpr std::uint64_t kMinHugepageSize = 64 << 10;
 constexpr std::uint64_t kMaxHugepageSize = std::uint64_t{16} << 30;
@@ -136,6 +139,7 @@ std::optional<AllocatorKind> kind_from(std::string_view s) {
   if (s == "bump") return AllocatorKind::bump;
   if (s == "bitset") return AllocatorKind::bitset;
   if (s == "tree") return AllocatorKind::tree;
+  if (s == "growing") return AllocatorKind::growing;
   return std::nullopt;
 }
 
@@ -340,19 +344,54 @@ class Parser {
   void read_flows(const IniSection& s) {
     have_flows_ = true;
     SectionReader r(s, sink_);
-    r.expect({{"kind", true},
-              {"block_size", true},
-              {"ready_blocks", true},
+    r.expect({{"kind", false},
+              {"block_size", false},
+              {"ready_blocks", false},
+              {"first_chunk", false},
+              {"max_chunk", false},
+              {"large_block", false},
+              {"budget", false},
+              {"spill", false},
+              {"growth_size", false},
               {"max_flows", true},
               {"idle_timeout", true}});
     FlowConfig& f = config_.flows;
+    // A kind written but not understood (or empty): its keys are not checked against it.
+    bool kind_known = s.find("kind") == nullptr;
     if (const IniEntry* e = r.get("kind")) {
       const auto k = kind_from(e->value);
-      if (!k || *k == AllocatorKind::none)
-        r.fail("kind", "\"" + e->value + "\" is not bump, bitset or tree");
-      else
+      if (!k || *k == AllocatorKind::none) {
+        r.fail("kind", "\"" + e->value + "\" is not growing, bump, bitset or tree");
+      } else {
         f.kind = *k;
+        kind_known = true;
+      }
     }
+    if (kind_known && f.growing())
+      read_growing_flows(r);
+    else if (kind_known)
+      read_fixed_flows(r);
+    if (const IniEntry* e = r.get("max_flows")) f.max_flows_line = e->line;
+    r.count("max_flows", kMaxFlows, f.max_flows, false);
+    if (const IniEntry* e = r.get("idle_timeout"))
+      r.take("idle_timeout", detail::parse_duration(e->value), f.idle_timeout);
+  }
+
+  // Keys of the other kind are refused (a file that sets them means something else).
+  void refuse_keys(SectionReader& r, std::initializer_list<std::string_view> keys,
+                   const char* why) {
+    for (std::string_view k : keys)
+      if (r.section().find(k) != nullptr) r.fail(k, why);
+  }
+
+  void read_fixed_flows(SectionReader& r) {
+    FlowConfig& f = config_.flows;
+    refuse_keys(r, {"first_chunk", "max_chunk", "large_block", "budget", "spill", "growth_size"},
+                "only for kind = growing (a fixed context is one block_size block)");
+    for (const char* k : {"block_size", "ready_blocks"})
+      if (r.section().find(k) == nullptr)
+        sink_.at_section(r.section().name, std::string("missing key `") + k +
+                                               "` (needed with kind = " + to_string(f.kind) + ")");
     if (r.size("block_size", kMinBlockSize, kMaxBlockSize, f.block_size) &&
         !is_pow2(f.block_size)) {
       r.fail("block_size", format_bytes(f.block_size) +
@@ -361,9 +400,59 @@ class Parser {
                                "by masking)");
     }
     r.count("ready_blocks", kMaxReadyBlocks, f.ready_blocks, true);
-    r.count("max_flows", kMaxFlows, f.max_flows, false);
-    if (const IniEntry* e = r.get("idle_timeout"))
-      r.take("idle_timeout", detail::parse_duration(e->value), f.idle_timeout);
+  }
+
+  // A chunk size: a power of two from 256 B to 64 KiB (FlowChunks' sizes).
+  bool chunk_size(SectionReader& r, std::string_view key, std::size_t& out) {
+    if (!r.size(key, kMinChunk, kMaxChunk, out)) return false;
+    if (is_pow2(out)) return true;
+    r.fail(key, format_bytes(out) +
+                    " is not a power of two (chunks are aligned to their size, so that a "
+                    "free finds its flow by masking)");
+    return false;
+  }
+
+  void read_growing_flows(SectionReader& r) {
+    FlowConfig& f = config_.flows;
+    refuse_keys(r, {"block_size", "ready_blocks"},
+                "only for kinds bump, bitset and tree (a growing flow starts with first_chunk "
+                "and grows up to max_chunk)");
+    if (r.section().find("growth_size") == nullptr)
+      sink_.at_section(r.section().name, "missing key `growth_size` (needed with kind = growing)");
+    bool ok = true;
+    if (r.get("first_chunk") != nullptr) ok &= chunk_size(r, "first_chunk", f.first_chunk);
+    if (r.get("max_chunk") != nullptr) ok &= chunk_size(r, "max_chunk", f.max_chunk);
+    if (ok && f.max_chunk < f.first_chunk) {
+      r.fail("max_chunk", format_bytes(f.max_chunk) + " is below first_chunk (" +
+                              format_bytes(f.first_chunk) + ")");
+      ok = false;
+    }
+    if (r.get("large_block") != nullptr &&
+        r.size("large_block", 16, kMaxChunk / 2, f.large_block) && ok &&
+        f.large_block > f.max_chunk / 2) {
+      r.fail("large_block", format_bytes(f.large_block) + " is above max_chunk / 2 (" +
+                                format_bytes(f.max_chunk / 2) +
+                                "): a request below it must fit a chunk");
+    }
+    if (r.get("budget") != nullptr && r.size("budget", 0, kMaxRegion, f.budget) && ok &&
+        f.budget != 0 && f.budget < f.first_chunk) {
+      r.fail("budget", format_bytes(f.budget) + " is below first_chunk (" +
+                           format_bytes(f.first_chunk) + "): no flow could be made (0: no bound)");
+    }
+    if (const IniEntry* e = r.get("spill")) {
+      if (e->value == "refuse") {
+        f.spill = FlowSpill::refuse;
+      } else if (e->value == "thread") {
+        f.spill = FlowSpill::thread;
+      } else if (e->value == "global") {
+        f.spill = FlowSpill::global;
+      } else {
+        r.fail("spill", "\"" + e->value + "\" is not refuse, thread or global");
+      }
+    }
+    if (r.get("growth_size") != nullptr &&
+        r.size("growth_size", kSegment, kMaxRegion, f.growth_size))
+      r.whole_segments("growth_size", f.growth_size, "the flows' growth memory");
   }
 
   void require_sections() {

@@ -103,7 +103,7 @@ void sockets_fit_their_hugepages(const Config& c, DiagnosticSink& sink) {
     if (need <= s.hugepage_bytes()) continue;
     sink.at_key(socket_section(s.id), "hugepages",
                 "socket " + std::to_string(s.id) + " needs " + format_bytes(need) +
-                    " (global_heap + thread allocators + ready flow blocks of " +
+                    " (global_heap + thread allocators + flow memory of " +
                     std::to_string(s.lcores.size()) + " lcores) but " +
                     std::to_string(s.hugepages) + " x " + format_bytes(s.hugepage_size) +
                     " hugepages give " + format_bytes(s.hugepage_bytes()));
@@ -111,6 +111,7 @@ void sockets_fit_their_hugepages(const Config& c, DiagnosticSink& sink) {
 }
 
 void ready_blocks_fit_max_flows(const Config& c, DiagnosticSink& sink) {
+  if (c.flows.growing()) return;
   const std::uint64_t ready = std::uint64_t{c.flows.ready_blocks} * c.lcores.size();
   if (ready <= c.flows.max_flows) return;
   sink.at_key("flows", "ready_blocks",
@@ -127,6 +128,17 @@ void max_flows_fit_lcore_memory(const Config& c, DiagnosticSink& sink) {
     sink.at_key("flows", "max_flows", std::move(e));
 }
 
+// A growing flow's spill must name a tier the fallback chain has (the lcore heap has one
+// set of tiers: its flows' spills and its thread allocator's fallback share it).
+void spill_matches_fallback(const Config& c, DiagnosticSink& sink) {
+  if (!c.flows.growing()) return;
+  const FlowSpill s = c.flows.spill;
+  if (s == FlowSpill::thread && !c.falls_back_to(Tier::thread))
+    sink.at_key("flows", "spill", "thread, but [ctxalloc] fallback has no thread step");
+  if (s == FlowSpill::global && !c.falls_back_to(Tier::global))
+    sink.at_key("flows", "spill", "global, but [ctxalloc] fallback has no global step");
+}
+
 }  // namespace
 
 void check_cross_section_rules(const Config& c, DiagnosticSink& sink) {
@@ -136,6 +148,7 @@ void check_cross_section_rules(const Config& c, DiagnosticSink& sink) {
   sockets_fit_their_hugepages(c, sink);
   ready_blocks_fit_max_flows(c, sink);
   max_flows_fit_lcore_memory(c, sink);
+  spill_matches_fallback(c, sink);
 }
 
 }  // namespace ctxalloc::dpdk::detail

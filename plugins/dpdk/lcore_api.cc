@@ -1,7 +1,8 @@
 // The per-lcore API (ctxalloc/dpdk/lcore.h): binding, flow contexts, figures, and what
 // the registry reads. make_flow_context and release_flow_context are on the per-flow
-// path: a few loads, one atomic add on the shared live-flow count (max_flows), and the
-// context's own create/release.
+// path: a few loads and the context's own create/release. No shared write: max_flows is
+// enforced through per-lcore shares (LcoreHeap::flow_share), for growing flows by the
+// lcore's FlowChunks context limit, for fixed kinds by the lcore's own live count.
 #include <pthread.h>
 #include <rte_lcore.h>
 
@@ -11,6 +12,7 @@
 #include "ctxalloc/core/misuse.h"
 #include "ctxalloc/dpdk/lcore.h"
 #include "ctxalloc/dpdk/registry.h"
+#include "ctxalloc/switchable/growing_context.h"
 #include "detail/lcore_heaps.h"
 
 namespace ctxalloc::dpdk {
@@ -30,16 +32,22 @@ Lifetime lifetime_of(AllocatorKind flow_kind) noexcept {
     case AllocatorKind::tree:
       return Lifetime::long_lived;
     case AllocatorKind::bump:
+    case AllocatorKind::growing:
     case AllocatorKind::none:
       break;
   }
   return Lifetime::short_lived;
 }
 
+// Growing flows: the bytes of their chunks (large blocks are in the spill tree's figure).
+std::uint64_t flow_bytes_in_use(const LcoreHeap& h, const ThreadHeapStats& s) noexcept {
+  if (lcore_runtime().growing) return h.heap.flow_chunks().figures().chunk_bytes;
+  return s.contexts_live * lcore_runtime().flow_bytes;
+}
+
 std::uint64_t lcore_bytes_in_use(const LcoreHeap& h) noexcept {
   const ThreadHeapStats s = h.heap.stats();
-  return s.total().bytes_in_use + s.contexts_live * lcore_runtime().flow_bytes +
-         s.spill.bytes_in_use;
+  return s.total().bytes_in_use + flow_bytes_in_use(h, s) + s.spill.bytes_in_use;
 }
 
 int bind_heap(LcoreHeap& h) noexcept {
@@ -73,9 +81,20 @@ Stats read_context_account(const void* self) noexcept {
   s.allocations = h.contexts_made.get();
   s.deallocations = h.contexts_released.get();
   s.failures = h.context_failures.get() + h.flow_limit_hits.get() + t.context_spill_failures;
-  s.bytes_in_use = t.contexts_live * lcore_runtime().flow_bytes + t.spill.bytes_in_use;
-  // Peak of the contexts' blocks plus the spill tree's own peak: an upper bound.
-  s.peak_bytes = h.peak_context_bytes.get() + t.spill.peak_bytes;
+  s.bytes_in_use = flow_bytes_in_use(h, t) + t.spill.bytes_in_use;
+  if (lcore_runtime().growing) {
+    const FlowChunks::Figures f = h.heap.flow_chunks().figures();
+    s.allocations = f.contexts_made;
+    s.deallocations = f.contexts_made - f.contexts_live;
+    for (const std::uint64_t r : f.refusals)
+      s.failures += r;
+    // The flows' segments at their peak plus the spill tree's own peak: an upper bound.
+    s.peak_bytes = (f.peak_segments[0] + f.peak_segments[1]) * SegmentSource::kSegmentSize +
+                   t.spill.peak_bytes;
+  } else {
+    // Peak of the contexts' blocks plus the spill tree's own peak: an upper bound.
+    s.peak_bytes = h.peak_context_bytes.get() + t.spill.peak_bytes;
+  }
   s.capacity = h.region.bytes();
   return s;
 }
@@ -156,16 +175,28 @@ Context* make_flow_context() noexcept {
   LcoreHeap* h = bound_heap();
   if (h == nullptr) [[unlikely]]
     return nullptr;
-  detail::LcoreRuntime& rt = detail::lcore_runtime();
-  // max_flows bounds live flows over all lcores: the one shared write per flow.
-  if (rt.live_flows.fetch_add(1, std::memory_order_relaxed) >= rt.max_flows) [[unlikely]] {
-    rt.live_flows.fetch_sub(1, std::memory_order_relaxed);
+  const detail::LcoreRuntime& rt = detail::lcore_runtime();
+  if (rt.growing) [[likely]] {
+    if (h->flow_share == 0) [[unlikely]] {  // not a flow lcore
+      h->flow_limit_hits.add(1);
+      return nullptr;
+    }
+    // The lcore's share of max_flows is the pool's context limit (set at set-up): a
+    // refusal there is counted as Refusal::limit, one for no first chunk as memory.
+    GrowingContext* g = GrowingContext::create(h->heap.flow_chunks());
+    if (g == nullptr) [[unlikely]] {
+      h->context_failures.add(1);
+      return nullptr;
+    }
+    return g;
+  }
+  // Fixed kinds: the lcore's own live count against its share (owner-written counters).
+  if (h->contexts_made.get() - h->contexts_released.get() >= h->flow_share) [[unlikely]] {
     h->flow_limit_hits.add(1);
     return nullptr;
   }
   Context* c = Context::create(rt.flow_lifetime, rt.flow_bytes);
   if (c == nullptr) [[unlikely]] {
-    rt.live_flows.fetch_sub(1, std::memory_order_relaxed);
     h->context_failures.add(1);
     return nullptr;
   }
@@ -185,9 +216,10 @@ int release_flow_context(Context* flow) noexcept {
     report_misuse(Misuse::wrong_thread, "dpdk", "release_flow_context", flow);
     return -EPERM;
   }
+  const bool fixed = flow->form() != ContextForm::growing;
   flow->release_all();
-  detail::lcore_runtime().live_flows.fetch_sub(1, std::memory_order_relaxed);
-  if (h != nullptr && &h->heap == ctxalloc::detail::t_state.heap) h->contexts_released.add(1);
+  if (fixed && h != nullptr && &h->heap == ctxalloc::detail::t_state.heap)
+    h->contexts_released.add(1);
   return 0;
 }
 
@@ -212,6 +244,27 @@ LcoreFigures lcore_figures(unsigned lcore_id) noexcept {
   f.context_failures = h->context_failures.get();
   f.flow_limit_hits = h->flow_limit_hits.get();
   f.context_bytes = detail::lcore_runtime().flow_bytes;
+  f.flow_share = h->flow_share;
+  std::uint64_t flow_peak = h->peak_context_bytes.get();
+  if (detail::lcore_runtime().growing) {
+    const FlowChunks::Figures g = h->heap.flow_chunks().figures();
+    f.growing = true;
+    f.contexts_made = g.contexts_made;
+    f.contexts_released = g.contexts_made - g.contexts_live;
+    f.contexts_live = g.contexts_live;
+    f.peak_contexts = g.peak_contexts;
+    f.flow_limit_hits += g.refusals[static_cast<unsigned>(Refusal::limit)];
+    f.refused_budget = g.refusals[static_cast<unsigned>(Refusal::budget)];
+    f.refused_memory = g.refusals[static_cast<unsigned>(Refusal::memory)];
+    f.refused_too_large = g.refusals[static_cast<unsigned>(Refusal::too_large)];
+    f.chunk_bytes = g.chunk_bytes;
+    f.large_bytes = g.large_bytes;
+    f.first_chunk_bytes = h->first_chunks.limit_bytes();
+    f.growth_bytes = h->growth.limit_bytes();
+    f.flow_segment_bytes = h->first_chunks.bytes_out() + h->growth.bytes_out();
+    f.flow_peak_segment_bytes = h->first_chunks.peak_bytes_out() + h->growth.peak_bytes_out();
+    flow_peak = f.flow_peak_segment_bytes;
+  }
   f.spills_to_thread = t.context_spills_thread;
   f.spills_to_global = t.context_spills_global;
   f.spill_failures = t.context_spill_failures;
@@ -221,8 +274,7 @@ LcoreFigures lcore_figures(unsigned lcore_id) noexcept {
   f.remote_received = t.remote_received;
   f.bytes_in_use = detail::lcore_bytes_in_use(*h);
   // Each part's own peak, summed: an upper bound of the lcore's peak.
-  f.peak_bytes =
-      t.small.peak_bytes + t.medium.peak_bytes + t.spill.peak_bytes + h->peak_context_bytes.get();
+  f.peak_bytes = t.small.peak_bytes + t.medium.peak_bytes + t.spill.peak_bytes + flow_peak;
   return f;
 }
 

@@ -44,6 +44,7 @@ pthread_mutex_t g_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 void* g_callbacks = nullptr;       // rte_lcore_callback_register's handle
 std::size_t g_heaps_at_setup = 0;  // heap_census().heaps when set up
 const Config* g_config = nullptr;  // the configuration set-up used
+std::uint64_t g_flow_share = 0;    // each flow lcore's share of max_flows
 
 struct Guard {
   Guard() noexcept { pthread_mutex_lock(&g_lock); }
@@ -235,12 +236,45 @@ bool make_ready_blocks(LcoreHeap& h, const Config& cfg) noexcept {
   return made == cfg.flows.ready_blocks;
 }
 
+// The tiers of an lcore heap: the fallback chain's, narrowed by a growing flow's spill
+// (the heap has one set: its flows' spills and its thread allocator's fallback share it).
+FallbackTiers tiers_of(const Config& cfg, bool has_thread) noexcept {
+  FallbackTiers t{has_thread && cfg.falls_back_to(Tier::thread), cfg.falls_back_to(Tier::global)};
+  if (cfg.flows.growing()) {
+    t.thread = t.thread && cfg.flows.spill != FlowSpill::refuse;
+    t.global = t.global && cfg.flows.spill == FlowSpill::global;
+  }
+  return t;
+}
+
+// Growing flows: the lcore's pool of chunks on its flow memory, shaped by [flows].
+bool set_up_flow_chunks(LcoreHeap& h, const Config& cfg) noexcept {
+  FlowChunks& pool = h.heap.flow_chunks();
+  GrowingOptions o;
+  o.first_chunk = cfg.flows.first_chunk;
+  o.max_chunk = cfg.flows.max_chunk;
+  o.large_block = cfg.flows.large_block_bytes();
+  o.budget = cfg.flows.budget;
+  if (o.child_chunk > o.first_chunk) o.child_chunk = o.first_chunk;
+  if (!pool.set_sources(&h.first_chunks, &h.growth) || !pool.set_options(o)) return false;
+  // An lcore with no share (not a flow lcore) is refused before the pool, in
+  // make_flow_context (0 is "no limit" to the pool).
+  pool.set_context_limit(h.flow_share);
+  h.heap.set_context_source(&h.growth);  // large blocks on the flow memory first
+  return true;
+}
+
 LcoreHeap* make_lcore_heap(const Config& cfg, PageKind kind, unsigned lcore, SocketHeap& socket,
-                           int& rc) {
+                           std::uint64_t share, int& rc) {
   const LcoreConfig lc = cfg.lcore(lcore);
   const bool has_thread = lc.thread_allocator != AllocatorKind::none;
-  // Its thread allocator and its ready flow blocks; at least one segment for the arena.
-  std::size_t bytes = (has_thread ? lc.thread_size : 0) + cfg.ready_bytes();
+  // Its thread allocator and its ready flow blocks (fixed kinds) or its flow memory
+  // (growing: first chunks of its share, growth); at least one segment.
+  const std::size_t thread_bytes = (has_thread ? lc.thread_size : 0) + cfg.ready_bytes();
+  const bool growing = cfg.flows.growing() && share != 0;
+  const std::size_t first_bytes = growing ? cfg.first_chunk_bytes(share) : 0;
+  const std::size_t growth_bytes = growing ? cfg.flows.growth_size : 0;
+  std::size_t bytes = thread_bytes + first_bytes + growth_bytes;
   if (bytes < kSegment) bytes = kSegment;
   const std::size_t mapping = mapping_size<LcoreHeap>();
   void* mem = map_on_socket(mapping, socket.socket);
@@ -248,17 +282,26 @@ LcoreHeap* make_lcore_heap(const Config& cfg, PageKind kind, unsigned lcore, Soc
     rc = -ENOMEM;
     return nullptr;
   }
-  auto* h = new (mem) LcoreHeap(lcore, socket.socket, bytes, socket.heap);
+  // A source bounded by 0 bytes has no bound: an lcore without flow memory (fixed kinds,
+  // or no share) gets flow sources bounded by one segment that nothing takes (with no
+  // share, make_flow_context refuses every flow before the pool).
+  auto* h = new (mem) LcoreHeap(lcore, socket.socket, thread_bytes != 0 ? thread_bytes : kSegment,
+                                first_bytes != 0 ? first_bytes : kSegment,
+                                growth_bytes != 0 ? growth_bytes : kSegment, socket.heap);
   h->mapping_bytes = mapping;
   h->thread_mode = has_thread;
-  h->heap.set_fallback_tiers(FallbackTiers{has_thread && cfg.falls_back_to(Tier::thread),
-                                           cfg.falls_back_to(Tier::global)});
+  h->flow_share = share;
+  h->heap.set_fallback_tiers(tiers_of(cfg, has_thread));
+  if (cfg.flows.growing() && !set_up_flow_chunks(*h, cfg)) {
+    CTXALLOC_LOG(ERR, "lcore %u: growing flow options refused", lcore);
+    rc = -EINVAL;
+  }
   char name[32];
   std::snprintf(name, sizeof name, "ctxalloc_lcore_%u", lcore);
   char what[48];
   std::snprintf(what, sizeof what, "lcore %u thread heap", lcore);
-  rc = reserve_region(h->region, cfg, kind, name, socket.socket, bytes, what);
-  if (rc == 0 && !make_ready_blocks(*h, cfg)) {
+  if (rc == 0) rc = reserve_region(h->region, cfg, kind, name, socket.socket, bytes, what);
+  if (rc == 0 && !cfg.flows.growing() && !make_ready_blocks(*h, cfg)) {
     CTXALLOC_LOG(ERR, "lcore %u: cannot make %u ready flow blocks of %s", lcore,
                  cfg.flows.ready_blocks, format_bytes(cfg.flows.block_size).c_str());
     rc = -ENOMEM;
@@ -336,7 +379,11 @@ int on_lcore_init(unsigned lcore, void*) {
   }
   PageKind kind = s->region.kind();
   int rc = 0;
-  LcoreHeap* h = make_lcore_heap(*g_config, kind, lcore, *s, rc);
+  // A thread registered after set-up gets a share too (max_flows was split over the
+  // lcores that existed then: the process may hold one share more per such thread),
+  // unless set_flow_lcores named the flow lcores and not this one.
+  const std::uint64_t share = !rt.flow_lcores_set || rt.flow_lcore[lcore] ? g_flow_share : 0;
+  LcoreHeap* h = make_lcore_heap(*g_config, kind, lcore, *s, share, rc);
   if (h == nullptr) return 0;
   attach_sources(h);
   rt.lcores[lcore].store(h, std::memory_order_release);
@@ -378,6 +425,19 @@ int setup_locked() {
 
   SocketHeap* sockets[kMaxSockets] = {};
   LcoreHeap* lcores[kMaxLcores] = {};
+  // The flow lcores and their even share of max_flows (set_flow_lcores, else every lcore).
+  unsigned flow_lcores = 0;
+  for (unsigned l = 0; l < kMaxLcores; ++l) {
+    if (!rt.flow_lcores_set) rt.flow_lcore[l] = lcore_exists(l);
+    if (rt.flow_lcore[l]) ++flow_lcores;
+  }
+  const std::uint64_t share = Config::flow_share(cfg.flows.max_flows, flow_lcores);
+  if (cfg.flows.growing()) {
+    if (std::string e = cfg.flow_sizing_error(cfg.flows.max_flows, flow_lcores); !e.empty()) {
+      CTXALLOC_LOG(ERR, "per-lcore heaps: %s: %s", cfg.source.c_str(), e.c_str());
+      return -ENOMEM;
+    }
+  }
   int rc = 0;
   for (unsigned l = 0; l < kMaxLcores && rc == 0; ++l) {
     if (!lcore_exists(l)) continue;
@@ -394,17 +454,19 @@ int setup_locked() {
                    "socket %u: its heap goes to socket %u",
                    l, lc.socket, socket, socket);
     if (sockets[socket] == nullptr) sockets[socket] = make_socket_heap(cfg, kind, socket, rc);
-    if (rc == 0) lcores[l] = make_lcore_heap(cfg, kind, l, *sockets[socket], rc);
+    if (rc == 0)
+      lcores[l] = make_lcore_heap(cfg, kind, l, *sockets[socket], rt.flow_lcore[l] ? share : 0, rc);
   }
   if (rc != 0) {
     destroy_all(rt, sockets, lcores);
     return rc;
   }
+  rt.growing = cfg.flows.growing();
   rt.flow_lifetime = detail::lifetime_of(cfg.flows.kind);
-  rt.flow_bytes = cfg.flows.block_size;
+  rt.flow_bytes = rt.growing ? cfg.flows.first_chunk : cfg.flows.block_size;
   rt.max_flows = cfg.flows.max_flows;
-  rt.live_flows.store(0, std::memory_order_relaxed);
   g_config = &cfg;
+  g_flow_share = share;
   for (unsigned s = 0; s < kMaxSockets; ++s) {
     if (sockets[s] == nullptr) continue;
     attach_sources(sockets[s]);
@@ -417,13 +479,27 @@ int setup_locked() {
     attach_sources(lcores[l]);
     rt.lcores[l].store(lcores[l], std::memory_order_release);
     ++n;
-    CTXALLOC_LOG(INFO,
-                 "lcore %u: thread heap (%s) of %s on socket %u, %s, %u ready %s flow "
-                 "blocks of %s",
-                 l, lcores[l]->thread_mode ? "tree" : "none",
-                 format_bytes(lcores[l]->region.bytes()).c_str(), lcores[l]->socket,
-                 detail::to_string(lcores[l]->region.kind()), cfg.flows.ready_blocks,
-                 to_string(cfg.flows.kind), format_bytes(cfg.flows.block_size).c_str());
+    if (rt.growing)
+      CTXALLOC_LOG(
+          INFO,
+          "lcore %u: thread heap (%s) and flow memory, %s on socket %u, %s: a share "
+          "of %llu growing flows (%s of first chunks of %s, %s growth)",
+          l, lcores[l]->thread_mode ? "tree" : "none",
+          format_bytes(lcores[l]->region.bytes()).c_str(), lcores[l]->socket,
+          detail::to_string(lcores[l]->region.kind()),
+          static_cast<unsigned long long>(lcores[l]->flow_share),
+          format_bytes(lcores[l]->flow_share ? lcores[l]->first_chunks.limit_bytes() : 0).c_str(),
+          format_bytes(cfg.flows.first_chunk).c_str(),
+          format_bytes(lcores[l]->flow_share ? lcores[l]->growth.limit_bytes() : 0).c_str());
+    else
+      CTXALLOC_LOG(INFO,
+                   "lcore %u: thread heap (%s) of %s on socket %u, %s, %u ready %s flow "
+                   "blocks of %s, a share of %llu flows",
+                   l, lcores[l]->thread_mode ? "tree" : "none",
+                   format_bytes(lcores[l]->region.bytes()).c_str(), lcores[l]->socket,
+                   detail::to_string(lcores[l]->region.kind()), cfg.flows.ready_blocks,
+                   to_string(cfg.flows.kind), format_bytes(cfg.flows.block_size).c_str(),
+                   static_cast<unsigned long long>(lcores[l]->flow_share));
   }
   g_heaps_at_setup = heap_census().heaps;
   rt.ready.store(true, std::memory_order_release);
@@ -560,12 +636,28 @@ int teardown_locked(TeardownReport& r) {
     r.bytes_returned += back;
   }
   g_config = nullptr;
+  rt.flow_lcores_set = false;  // the next set-up shares max_flows over its own lcores
   CTXALLOC_LOG(INFO, "per-lcore heaps torn down: %u lcores, %u sockets, %s returned", r.lcores,
                r.sockets, format_bytes(r.bytes_returned).c_str());
   return rc;
 }
 
 }  // namespace
+
+int set_flow_lcores(const unsigned* ids, unsigned n) noexcept {
+  Guard g;
+  LcoreRuntime& rt = detail::lcore_runtime();
+  if (rt.ready.load(std::memory_order_relaxed)) return -EBUSY;
+  if (ids == nullptr || n == 0 || n > kMaxLcores) return -EINVAL;
+  for (unsigned i = 0; i < n; ++i)
+    if (ids[i] >= kMaxLcores) return -EINVAL;
+  for (bool& f : rt.flow_lcore)
+    f = false;
+  for (unsigned i = 0; i < n; ++i)
+    rt.flow_lcore[ids[i]] = true;
+  rt.flow_lcores_set = true;
+  return 0;
+}
 
 int setup() noexcept {
   Guard g;

@@ -126,6 +126,20 @@ void add_lcore_allocator(Dict& d, const LcoreFigures& f) {
   d.u64("thread_to_global", f.thread_to_global);
   d.u64("refused", f.refused);
   d.u64("remote_received", f.remote_received);
+  d.str("flow_kind", f.growing ? "growing" : "fixed");
+  if (f.growing) {
+    d.u64("flow_share", f.flow_share);
+    d.u64("first_chunk_bytes", f.first_chunk_bytes);
+    d.u64("growth_bytes", f.growth_bytes);
+    d.u64("flow_segment_bytes", f.flow_segment_bytes);
+    d.u64("flow_peak_segment_bytes", f.flow_peak_segment_bytes);
+    d.u64("chunk_bytes", f.chunk_bytes);
+    d.u64("large_bytes", f.large_bytes);
+    d.u64("refused_budget", f.refused_budget);
+    d.u64("refused_memory", f.refused_memory);
+    d.u64("refused_too_large", f.refused_too_large);
+    d.u64("peak_contexts", f.peak_contexts);
+  }
 }
 
 std::string lcore_key(unsigned id) {
@@ -322,6 +336,14 @@ int cmd_config(const char*, const char*, rte_tel_data* out) {
   f.str("kind", to_string(c->flows.kind));
   f.u64("block_size", c->flows.block_size);
   f.u64("ready_blocks", c->flows.ready_blocks);
+  if (c->flows.growing()) {
+    f.u64("first_chunk", c->flows.first_chunk);
+    f.u64("max_chunk", c->flows.max_chunk);
+    f.u64("large_block", c->flows.large_block_bytes());
+    f.u64("budget", c->flows.budget);
+    f.str("spill", to_string(c->flows.spill));
+    f.u64("growth_size", c->flows.growth_size);
+  }
   f.u64("max_flows", c->flows.max_flows);
   f.u64("idle_timeout_ms", static_cast<std::uint64_t>(c->flows.idle_timeout.count()));
   return 0;

@@ -372,7 +372,10 @@ TEST_F(Ctxfwd, CtxallocSetsUpPerLcoreHeapsAndTearsThemDownWithNothingInUse) {
 TEST_F(Ctxfwd, CtxallocRefusesAFlowSizeTheConfigurationDoesNotHave) {
   const AppRun r = run({"-l", "0,1"}, {"--flow-alloc", "ctxalloc", "--flow-context-bytes", "4096"});
   EXPECT_EQ(r.proc.status, 1) << r.proc.output;
-  EXPECT_NE(r.proc.output.find("block_size"), std::string::npos) << r.proc.output;
+  EXPECT_NE(r.proc.output.find("[flows] budget (16384 in embedded:config/default.ini); set it "
+                               "there"),
+            std::string::npos)
+      << r.proc.output;
   // Refused before EAL starts: no device was probed.
   EXPECT_EQ(r.proc.output.find("EAL:"), std::string::npos) << r.proc.output;
 }
@@ -397,19 +400,56 @@ TEST_F(Ctxfwd, MaxFlowsBeyondTheLcoresMemoryRefusesToStart) {
       << r.proc.output;
 }
 
-// --max-flows beyond what the (embedded default) configuration's lcores hold.
+// --max-flows beyond what the (embedded default) configuration holds: its growing flows'
+// first-chunk memory is sized from [flows] max_flows at set-up.
 TEST_F(Ctxfwd, MaxFlowsOptionBeyondCapacityRefusesToStart) {
-  const AppRun r = run({"-l", "0,1"}, {"--flow-alloc", "ctxalloc", "--max-flows", "100000"});
+  const AppRun r = run({"-l", "0,1"}, {"--flow-alloc", "ctxalloc", "--max-flows", "200000"});
   EXPECT_EQ(r.proc.status, 1) << r.proc.output;
-  EXPECT_NE(r.proc.output.find("--max-flows 100000 with embedded:config/default.ini: max_flows = "
-                               "100000 over 2 lcores gives lcore 0 a share of 50000 flows x 16 "
-                               "KiB = "),
+  EXPECT_NE(r.proc.output.find("--max-flows 200000 with embedded:config/default.ini: max_flows = "
+                               "200000 needs 200000 x 1 KiB first chunks = 195.31 MiB of flow "
+                               "memory, but the flow memory is sized at set-up from [flows] "
+                               "max_flows = 100000 (embedded:config/default.ini:46) and holds "
+                               "100000 first chunks (97.66 MiB)"),
             std::string::npos)
       << r.proc.output;
-  EXPECT_NE(r.proc.output.find("needed, but its ready blocks (8 MiB) and thread_size (12 MiB) "
-                               "give 20 MiB"),
-            std::string::npos)
-      << r.proc.output;
+}
+
+// Issue 16's done-when: 50,000 interleaved flows of 4 packets (all live at once at the
+// peak), the default configuration: --flow-alloc ctxalloc forwards every valid packet
+// with no allocation failure, and its flow memory (the first-chunk and growth segments
+// its flows took) is at most twice the peak the malloc run reports for its flows.
+TEST_F(Ctxfwd, FiftyThousandConcurrentFlowsOnTheDefaultConfiguration) {
+  const Input in = generate("many", {"--profile", "default", "--flows", "50000", "--packets",
+                                     "200000", "--concurrency", "50000", "--seed", "16"});
+  ASSERT_EQ(in.frames.size(), 200000u);
+  std::map<std::string, std::uint64_t> peak;
+  for (const char* kind : {"ctxalloc", "malloc"}) {
+    SCOPED_TRACE(kind);
+    const AppRun r = forward_pcap(in, {"--flow-alloc", kind});
+    ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+    const json_t* s = r.stats.get();
+    const json_t* m = in.manifest.get();
+    EXPECT_EQ(json_u64(s, {"max_flows"}), 100000u) << "the default holds 100,000 flows";
+    EXPECT_EQ(json_u64(s, {"tx_packets"}), json_u64(m, {"valid_packets"}));
+    EXPECT_EQ(r.out.size(), valid_frames(in).size());
+    EXPECT_EQ(json_u64(s, {"dropped"}), json_u64(m, {"malformed_packets"}));
+    EXPECT_EQ(json_u64(s, {"flows_created"}), json_u64(m, {"flows"}));
+    EXPECT_EQ(json_u64(s, {"alloc_failures"}), 0u);
+    EXPECT_EQ(json_u64(s, {"dropped_by_reason", "flow_alloc_failed"}), 0u);
+    const json_t* lcore = json_array_get(json_object_get(s, "lcores"), 0);
+    if (std::string(kind) == "ctxalloc") {
+      peak[kind] = json_u64(lcore, {"flow_memory_peak_bytes"});
+      EXPECT_EQ(json_u64(lcore, {"flow_refused_budget"}), 0u);
+      EXPECT_EQ(json_u64(lcore, {"flow_refused_memory"}), 0u);
+      EXPECT_EQ(json_u64(lcore, {"flow_limit_hits"}), 0u);
+    } else {
+      peak[kind] = json_u64(lcore, {"peak_bytes"});
+    }
+    EXPECT_GT(peak[kind], 0u);
+    expect_memory_returned(r);
+  }
+  EXPECT_LE(peak["ctxalloc"], 2 * peak["malloc"])
+      << "ctxalloc's flow memory " << peak["ctxalloc"] << " B, malloc's peak " << peak["malloc"];
 }
 
 TEST_F(Ctxfwd, HelpLeavesNoGeneratedInputBehind) {

@@ -64,7 +64,7 @@ int main(void) {
   char path[4096], errors[1024];
   snprintf(path, sizeof path, "%s/tests/dpdk/configs/bad_unknown_kind.ini", root ? root : ".");
   CHECK(ctxalloc_dpdk_check_config(path, errors, sizeof errors) == -EINVAL);
-  CHECK(strstr(errors, ":18: [flows] kind: \"slab\" is not bump, bitset or tree") != NULL);
+  CHECK(strstr(errors, ":18: [flows] kind: \"slab\" is not growing, bump, bitset or tree") != NULL);
   snprintf(path, sizeof path, "%s/config/no-hugepages.ini", root ? root : ".");
   CHECK(ctxalloc_dpdk_check_config(path, errors, sizeof errors) == 0);
   CHECK(ctxalloc_dpdk_check_config(NULL, errors, sizeof errors) == -EINVAL);

@@ -173,7 +173,7 @@ void expect_same_as_rte_cfgfile(const fs::path& p) {
 
 TEST(ConfigFiles, EveryShippedFileReadsTheSameThroughRteCfgfile) {
   const auto files = shipped_files();
-  ASSERT_EQ(files.size(), 3u);
+  ASSERT_EQ(files.size(), 4u) << "default, million, no-hugepages, two-socket";
   for (const fs::path& p : files)
     expect_same_as_rte_cfgfile(p);
 }
@@ -281,13 +281,30 @@ TEST(ConfigFiles, DescribeSaysWhatTheFileMeans) {
   for (const std::string& l : lines)
     all += l + "\n";
   EXPECT_NE(all.find("fallback: context -> thread -> global -> fail"), std::string::npos) << all;
-  EXPECT_NE(all.find("socket 0: lcores 0-1; 64 x 2 MiB hugepages (128 MiB, 72 MiB of them"),
+  EXPECT_NE(all.find("socket 0: lcores 0-1; 112 x 2 MiB hugepages (224 MiB, 192 MiB of them"),
             std::string::npos)
       << all;
-  EXPECT_NE(all.find("flows: bump contexts of 16 KiB, 512 ready per lcore, at most 1024 flows, "
-                     "idle timeout 10 s"),
+  EXPECT_NE(all.find("flows: growing contexts, first chunk 1 KiB, chunks up to 16 KiB, large "
+                     "blocks from 4 KiB, budget 16 KiB per flow, spill global, at most 100000 "
+                     "flows, idle timeout 10 s"),
             std::string::npos)
       << all;
+  // 50,000 first chunks of 1 KiB: 4,092 per 4 MiB segment (page 0 keeps 4 KiB for the
+  // segment's record), 13 segments.
+  EXPECT_NE(all.find("flow memory per lcore (a share of 50000 flows over 2 lcores): 52 MiB of "
+                     "first chunks + 16 MiB growth = 68 MiB"),
+            std::string::npos)
+      << all;
+  const ConfigResult fixed =
+      load_config_file((source_root() / "tests/dpdk/configs/lcore_fixed_bump.ini").string());
+  ASSERT_TRUE(fixed.ok());
+  std::string f;
+  for (const std::string& l : describe(*fixed.config))
+    f += l + "\n";
+  EXPECT_NE(f.find("flows: bump contexts of 16 KiB, 512 ready per lcore, at most 1024 flows, "
+                   "idle timeout 10 s"),
+            std::string::npos)
+      << f;
 }
 
 // ---------------------------------------------------------------- units
@@ -389,11 +406,11 @@ TEST(ConfigSystem, MissingHugepagesWarnUnderPreferAndFailUnderRequire) {
   f.system("0-1");
   f.node(0, "0-1", 16);
   std::vector<Diagnostic> warnings;
-  Config c = load_ok("default.ini");  // asks for 64
+  Config c = load_ok("default.ini");  // asks for 112
   EXPECT_TRUE(check_against_system(c, probe_system(f.root().string()), warnings).empty());
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(
-      warnings[0].message.find("node 0 has 16 x 2 MiB hugepages reserved, the file asks for 64"),
+      warnings[0].message.find("node 0 has 16 x 2 MiB hugepages reserved, the file asks for 112"),
       std::string::npos)
       << warnings[0].message;
   EXPECT_EQ(warnings[0].line, c.sockets[0].hugepages_line);
@@ -538,8 +555,8 @@ TEST(ConfigCommand, ReserveReportsEachNode) {
   const ToolRun r = run_tool("reserve " + (source_root() / "config/default.ini").string(),
                              "CTXALLOC_SYSFS=" + f.root().string());
   EXPECT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("node 0, 2 MiB pages: raised from 8 to 64"), std::string::npos) << r.out;
-  EXPECT_EQ(f.nr_pages(0), "64\n");
+  EXPECT_NE(r.out.find("node 0, 2 MiB pages: raised from 8 to 112"), std::string::npos) << r.out;
+  EXPECT_EQ(f.nr_pages(0), "112\n");
 }
 
 TEST(ConfigCommand, BadUsageExitsWithTwo) {

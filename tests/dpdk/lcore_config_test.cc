@@ -135,28 +135,38 @@ TEST_F(ShortChain, AFullFlowSpillsToTheGlobalHeapOnlyThenFails) {
   EXPECT_EQ(lcore_figures(0).bytes_in_use, before.bytes_in_use);
 }
 
-TEST_F(ShortChain, MaxFlowsBoundsLiveFlowsOverAllLcores) {
+// max_flows = 6 over the two lcores: a share of 3 each, each lcore counting its own (no
+// shared counter); one lcore's full share leaves the other's alone.
+TEST_F(ShortChain, MaxFlowsIsEnforcedThroughPerLcoreShares) {
+  EXPECT_EQ(lcore_figures(0).flow_share, 3u);
+  EXPECT_EQ(lcore_figures(kWorker).flow_share, 3u);
+  const std::uint64_t worker_hits = lcore_figures(kWorker).flow_limit_hits;
   std::vector<Context*> worker_flows = on_lcore(kWorker, [] {
     std::vector<Context*> v;
     for (int i = 0; i < 4; ++i)
       v.push_back(make_flow_context());
     return v;
   });
-  for (Context* c : worker_flows)
-    ASSERT_NE(c, nullptr);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_NE(worker_flows[i], nullptr);
+  EXPECT_EQ(worker_flows[3], nullptr) << "the worker's share is 3";
+  worker_flows.pop_back();
+  EXPECT_EQ(lcore_figures(kWorker).flow_limit_hits, worker_hits + 1);
   Context* a = make_flow_context();
   Context* b = make_flow_context();
-  ASSERT_NE(a, nullptr);
+  Context* d = make_flow_context();
+  ASSERT_NE(a, nullptr) << "lcore 0's share is untouched by the worker's";
   ASSERT_NE(b, nullptr);
+  ASSERT_NE(d, nullptr);
   const std::uint64_t hits = lcore_figures(0).flow_limit_hits;
-  EXPECT_EQ(make_flow_context(), nullptr) << "max_flows = 6";
+  EXPECT_EQ(make_flow_context(), nullptr) << "max_flows = 6: 3 per lcore";
   EXPECT_EQ(lcore_figures(0).flow_limit_hits, hits + 1);
-  EXPECT_EQ(on_lcore(kWorker, [] { return make_flow_context(); }), nullptr);
   EXPECT_EQ(release_flow_context(a), 0);
   Context* c = make_flow_context();
   EXPECT_NE(c, nullptr) << "a released flow makes room";
   EXPECT_EQ(release_flow_context(b), 0);
   EXPECT_EQ(release_flow_context(c), 0);
+  EXPECT_EQ(release_flow_context(d), 0);
   on_lcore(kWorker, [&] {
     for (Context* w : worker_flows)
       EXPECT_EQ(release_flow_context(w), 0);

@@ -1,9 +1,9 @@
 // The per-lcore allocators on real hugepages: EAL with hugepages (--in-memory: no
-// hugetlbfs files, but pages must be reserved), the embedded default configuration
-// (2 MiB pages preferred): every heap's region is a memzone on the lcore's socket,
-// allocations lie in DPDK memsegs of that socket, tear-down frees the memzones.
-// Skipped (with the reason) when the machine has too few free 2 MiB hugepages: the
-// default needs 72 MiB of them, EAL a few more.
+// hugetlbfs files, but pages must be reserved), tests/dpdk/configs/lcore_fixed_bump.ini
+// (the former default, fixed bump flows; 2 MiB pages preferred): every heap's region is a
+// memzone on the lcore's socket, allocations lie in DPDK memsegs of that socket,
+// tear-down frees the memzones. Skipped (with the reason) when the machine has too few
+// free 2 MiB hugepages: the file needs 72 MiB of them, EAL a few more.
 #include <gtest/gtest.h>
 #include <rte_eal.h>
 #include <rte_lcore.h>

@@ -1,8 +1,8 @@
-// The per-lcore allocators (ctxalloc/dpdk/lcore.h) on two lcores with the embedded
-// default configuration, EAL --no-huge (so normal pages bound to the node, with a
-// warning): set-up, each lcore's heap on its socket's memory, worker allocations served
-// by the worker's heap, frees from another lcore going back to the owner, flow contexts,
-// misuse, the regions' bit sets, randomized runs against models, and tear-down.
+// The per-lcore allocators (ctxalloc/dpdk/lcore.h) on two lcores with fixed bump flows
+// (tests/dpdk/configs/lcore_fixed_bump.ini, the former embedded default), EAL --no-huge (so normal
+// pages bound to the node, with a warning): set-up, each lcore's heap on its socket's memory,
+// worker allocations served by the worker's heap, frees from another lcore going back to the owner,
+// flow contexts, misuse, the regions' bit sets, randomized runs against models, and tear-down.
 // Tests run in order: the last one tears down.
 #include <gtest/gtest.h>
 #include <rte_lcore.h>

@@ -117,8 +117,14 @@ TEST(Telemetry, ConfigShowsTheEmbeddedDefault) {
   EXPECT_EQ(c["sockets"]["0"]["lcores"].str, "0-1");
   EXPECT_EQ(c["sockets"]["0"]["global_heap"].u64(), 32u << 20);
   EXPECT_EQ(c["lcore_default"]["thread_allocator"].str, "tree");
-  EXPECT_EQ(c["flows"]["kind"].str, "bump");
-  EXPECT_EQ(c["flows"]["block_size"].u64(), 16u << 10);
+  EXPECT_EQ(c["flows"]["kind"].str, "growing");
+  EXPECT_EQ(c["flows"]["first_chunk"].u64(), 1u << 10);
+  EXPECT_EQ(c["flows"]["max_chunk"].u64(), 16u << 10);
+  EXPECT_EQ(c["flows"]["large_block"].u64(), 4u << 10);
+  EXPECT_EQ(c["flows"]["budget"].u64(), 16u << 10);
+  EXPECT_EQ(c["flows"]["spill"].str, "global");
+  EXPECT_EQ(c["flows"]["growth_size"].u64(), 16u << 20);
+  EXPECT_EQ(c["flows"]["max_flows"].u64(), 100'000u);
   EXPECT_EQ(c["flows"]["idle_timeout_ms"].u64(), 10'000u);
 }
 
@@ -186,7 +192,7 @@ TEST(Telemetry, SocketShowsMemoryAndHugepages) {
   EXPECT_GT(s["dpdk_heap"]["total_bytes"].u64(), 0u);
   EXPECT_GT(s["ctxalloc_memory"]["metadata_bytes"].u64(), 0u) << "the pool's stacks";
   EXPECT_EQ(s["eal_hugepages"].str, "no");
-  EXPECT_EQ(s["config"]["hugepages"].u64(), 64u);
+  EXPECT_EQ(s["config"]["hugepages"].u64(), 112u);
   EXPECT_TRUE(s.has("hugepages"));
 }
 
@@ -228,9 +234,10 @@ TEST(Telemetry, BadParametersGetNoAnswer) {
   EXPECT_FALSE(t.ask("/ctxalloc/lcore,non_eal").is_null());
 }
 
-// The per-lcore allocators' figures (issue 8), with a flow live and spilled on lcore 1:
-// the lcore's heap, its contexts and fallbacks, and the socket's global heap, as the
-// lcore's own figures give them. Last: it sets up and tears down.
+// The per-lcore allocators' figures (issue 8), with a growing flow live on lcore 1 that
+// asked beyond its budget: the lcore's heap, its flow memory, contexts and refusals, and
+// the socket's global heap, as the lcore's own figures give them. Last: it sets up and
+// tears down.
 TEST(Telemetry, PerLcoreHeapsReportTheirFigures) {
   ASSERT_EQ(setup(), 0);
   Context* flow = ctxalloc::testing::on_lcore(1, [] {
@@ -238,7 +245,7 @@ TEST(Telemetry, PerLcoreHeapsReportTheirFigures) {
     if (f == nullptr) return f;
     FlowScope in(*f);
     for (int i = 0; i < 8; ++i)
-      (void)ctxalloc::allocate(4000);  // 32 KB in a 16 KiB flow: some spill
+      (void)ctxalloc::allocate(4000);  // 32 KB in a flow of a 16 KiB budget: some refused
     return f;
   });
   ASSERT_NE(flow, nullptr);
@@ -248,11 +255,22 @@ TEST(Telemetry, PerLcoreHeapsReportTheirFigures) {
   const Json& heap = l1["heap"];
   EXPECT_EQ(heap["memory"].str, "normal_pages");
   EXPECT_EQ(heap["thread_allocator"].str, "tree");
-  EXPECT_EQ(heap["region_bytes"].u64(), 20u << 20);
+  // 12 MiB thread_size + 13 segments of first chunks (a share of 50,000 of 1 KiB) + 16 MiB
+  // of growth.
+  EXPECT_EQ(heap["region_bytes"].u64(), 80u << 20);
   EXPECT_EQ(heap["contexts_live"].u64(), 1u);
   EXPECT_EQ(heap["bytes_in_use"].u64(), f.bytes_in_use);
   EXPECT_GE(heap["peak_bytes"].u64(), f.bytes_in_use);
-  EXPECT_GT(heap["spills_to_thread"].u64(), 0u);
+  EXPECT_EQ(heap["flow_kind"].str, "growing");
+  EXPECT_EQ(heap["flow_share"].u64(), 50'000u);
+  EXPECT_EQ(heap["first_chunk_bytes"].u64(), 52u << 20);
+  EXPECT_EQ(heap["growth_bytes"].u64(), 16u << 20);
+  EXPECT_GT(heap["refused_budget"].u64(), 0u) << "beyond the 16 KiB budget";
+  EXPECT_EQ(heap["refused_budget"].u64(), f.refused_budget);
+  EXPECT_EQ(heap["chunk_bytes"].u64(), f.chunk_bytes);
+  EXPECT_GT(f.chunk_bytes, 4000u);
+  EXPECT_LE(f.chunk_bytes, 16u << 10);
+  EXPECT_EQ(heap["spills_to_thread"].u64(), 0u) << "the growth memory served it";
   EXPECT_EQ(heap["spill_failures"].u64(), 0u);
   EXPECT_EQ(l1["fallback_to_thread"].u64(), f.spills_to_thread) << "the registry's counts";
   EXPECT_EQ(l1["context"]["allocations"].u64(), 1u) << "one flow made";
@@ -263,7 +281,7 @@ TEST(Telemetry, PerLcoreHeapsReportTheirFigures) {
   EXPECT_EQ(s0["heap"]["memory"].str, "normal_pages");
   EXPECT_EQ(s0["heap"]["region_bytes"].u64(), 32u << 20);
   EXPECT_EQ(s0["heap"]["lcores"].u64(), 2u);
-  EXPECT_EQ(s0["ctxalloc_memory"]["normal_page_bytes"].u64(), 72u << 20);
+  EXPECT_EQ(s0["ctxalloc_memory"]["normal_page_bytes"].u64(), (32u + 2 * 80u) << 20);
   ctxalloc::testing::on_lcore(1, [&] { EXPECT_EQ(release_flow_context(flow), 0); });
   EXPECT_EQ(t.ask("/ctxalloc/lcore,1")["heap"]["contexts_live"].u64(), 0u);
   EXPECT_EQ(teardown(), 0);

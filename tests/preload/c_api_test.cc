@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -165,6 +166,7 @@ TEST(PreloadCApi, CallocZeroesReusedMemoryAndRefusesOverflow) {
        {std::size_t{48}, std::size_t{700}, std::size_t{9000}, std::size_t{3} << 20}) {
     void* dirty = keep(malloc(n));
     std::memset(dirty, 0xAB, n);
+    keep(dirty);  // else the compiler may drop the writes to a block that is freed next
     free(dirty);
     auto* c = static_cast<unsigned char*>(keep(calloc(1, n)));  // likely the same block
     ASSERT_NE(c, nullptr);
@@ -178,6 +180,62 @@ TEST(PreloadCApi, CallocZeroesReusedMemoryAndRefusesOverflow) {
   errno = 0;
   EXPECT_EQ(keep(calloc(opaque(std::size_t{1} << 32), std::size_t{1} << 32)), nullptr);
   EXPECT_EQ(errno, ENOMEM);
+}
+
+bool all_zero(const void* p, std::size_t n) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (b[i] != 0) return false;
+  }
+  return true;
+}
+
+// Large blocks (above the heaps' 1 MiB class) come from the global heap's cache of freed
+// mappings: the next large request reuses one, calloc still sees zeros, and so does a
+// forked child that inherits the cache.
+TEST(PreloadCApi, FreedLargeBlocksAreReusedAndCallocStillZeroes) {
+  constexpr std::size_t kMiB = std::size_t{1} << 20;
+  void* p = keep(malloc(6 * kMiB));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0xCD, 6 * kMiB);
+  keep(p);  // the writes happen before the free (no dead-store elimination)
+  free(p);
+  void* q = keep(malloc(6 * kMiB));
+  EXPECT_EQ(q, p) << "the freed mapping, not a new one";
+  std::memset(q, 0xCE, 6 * kMiB);
+  keep(q);
+  free(q);
+  auto* grown = static_cast<unsigned char*>(keep(calloc(1, 10 * kMiB)));  // 6 MiB grown
+  ASSERT_NE(grown, nullptr);
+  ASSERT_TRUE(all_zero(grown, 10 * kMiB));
+  std::memset(grown, 0xCF, 10 * kMiB);
+  keep(grown);
+  free(grown);
+  auto* part = static_cast<unsigned char*>(keep(calloc(1, 3 * kMiB)));  // from the 10 MiB
+  ASSERT_NE(part, nullptr);
+  ASSERT_TRUE(all_zero(part, 3 * kMiB));
+  std::memset(part, 0xD0, 3 * kMiB);
+  keep(part);
+  free(part);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The child's copy of the cache: reuse, write, calloc again.
+    void* c = malloc(3 * kMiB);
+    if (c == nullptr) _exit(2);
+    std::memset(c, 0xD1, 3 * kMiB);
+    keep(c);
+    free(c);
+    void* z = calloc(1, 3 * kMiB);
+    _exit(z != nullptr && all_zero(z, 3 * kMiB) ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto* after = static_cast<unsigned char*>(keep(calloc(1, 3 * kMiB)));
+  ASSERT_NE(after, nullptr);
+  EXPECT_TRUE(all_zero(after, 3 * kMiB));
+  free(after);
 }
 
 TEST(PreloadCApi, ReallocKeepsContentsAcrossEverySizeRange) {

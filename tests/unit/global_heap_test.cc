@@ -1,6 +1,7 @@
 #include "ctxalloc/switchable/global_heap.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <atomic>
 #include <cstring>
@@ -290,6 +291,280 @@ TEST(GlobalHeapMisuse, ForeignPointerIsReported) {
         h.deallocate(Block{reinterpret_cast<std::byte*>(elsewhere.data()), 64}, 8);
       },
       "foreign pointer in global_heap.deallocate");
+}
+
+// ------------------------------------------------------------------ the large-mapping cache
+
+GlobalHeapOptions cached(std::size_t bytes, std::size_t entries = 8, std::size_t slack = 100) {
+  GlobalHeapOptions o;
+  o.large_cache_bytes = bytes;
+  o.large_cache_entries = entries;
+  o.large_slack_percent = slack;
+  return o;
+}
+
+bool mapped(const void* p) {
+  unsigned char v = 0;
+  const auto page = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{4095};
+  return mincore(reinterpret_cast<void*>(page), 4096, &v) == 0;
+}
+
+TEST(GlobalHeapLargeCache, AFreedMappingServesTheNextRequestThatFitsIt) {
+  SegmentSource segs;
+  GlobalHeap h(segs, cached(64 << 20));
+  Block a = h.allocate(Layout{8 << 20, 16});
+  ASSERT_TRUE(a);
+  std::memset(a.ptr, 0x3C, a.size);
+  h.deallocate(Block{a.ptr, 0}, 16);
+  EXPECT_EQ(h.cached_large(), 1u);
+  EXPECT_EQ(h.cached_large_bytes(), a.size);
+  EXPECT_EQ(h.large_mappings(), 0u) << "a cached mapping is no live block";
+  EXPECT_EQ(h.stats().bytes_in_use, 0u);
+  EXPECT_EQ(h.allocated_size(a.ptr), 0u) << "nor has it a size";
+  EXPECT_EQ(SegmentMap::lookup(a.ptr), h.large_tag()) << "it stays registered";
+  EXPECT_TRUE(h.check_invariants());
+  Block b = h.allocate(Layout{(8 << 20) - 100, 16});
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b.ptr, a.ptr) << "the cached mapping, not a new one";
+  EXPECT_EQ(b.size, a.size);
+  EXPECT_EQ(GlobalHeap::last_large_dirty_bytes(), a.size);
+  EXPECT_EQ(static_cast<unsigned char>(b.ptr[12345]), 0x3Cu) << "its pages were kept";
+  EXPECT_EQ(h.large_reuses(), 1u);
+  EXPECT_EQ(h.cached_large(), 0u);
+  EXPECT_EQ(h.large_mappings(), 1u);
+  EXPECT_EQ(h.stats().bytes_in_use, b.size);
+  EXPECT_EQ(h.stats().allocations, 2u);
+  EXPECT_EQ(h.stats().deallocations, 1u);
+  EXPECT_TRUE(h.check_invariants());
+  h.deallocate(Block{b.ptr, 0}, 16);
+  Block fresh = h.allocate(Layout{32 << 20, 16});
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(GlobalHeap::last_large_dirty_bytes(), 8u << 20)
+      << "the 8 MiB mapping grew by mremap: only its old bytes may be dirty";
+  EXPECT_EQ(fresh.size, std::size_t{32} << 20);
+  EXPECT_EQ(static_cast<unsigned char>(fresh.ptr[(8 << 20) - 1]), 0x3Cu);
+  EXPECT_EQ(static_cast<unsigned char>(fresh.ptr[(32 << 20) - 1]), 0u);
+  EXPECT_EQ(h.large_reuses(), 2u);
+  EXPECT_TRUE(h.check_invariants());
+  h.deallocate(Block{fresh.ptr, 0}, 16);
+}
+
+TEST(GlobalHeapLargeCache, ZeroedAllocationsFromTheCacheAreZero) {
+  SegmentSource segs;
+  GlobalHeap h(segs, cached(64 << 20));
+  for (std::size_t size : {std::size_t{6} << 20, std::size_t{5} << 20, std::size_t{9} << 20}) {
+    Block b = h.allocate_zeroed(Layout{size, 16});
+    ASSERT_TRUE(b);
+    for (std::size_t k = 0; k < size; k += 4093)
+      ASSERT_EQ(static_cast<unsigned char>(b.ptr[k]), 0u) << size << " at " << k;
+    ASSERT_EQ(static_cast<unsigned char>(b.ptr[size - 1]), 0u);
+    std::memset(b.ptr, 0xEE, b.size);
+    h.deallocate(Block{b.ptr, 0}, 16);
+  }
+  EXPECT_EQ(h.large_reuses(), 2u);
+}
+
+TEST(GlobalHeapLargeCache, TheBoundsInBytesAndEntriesAreHonoured) {
+  SegmentSource segs;
+  GlobalHeap h(segs, cached(16 << 20, 2));
+  std::vector<Block> blocks;
+  for (int i = 0; i < 4; ++i) {
+    blocks.push_back(h.allocate(Layout{5 << 20, 16}));
+    ASSERT_TRUE(blocks.back());
+  }
+  for (Block b : blocks) {
+    h.deallocate(Block{b.ptr, 0}, 16);
+    EXPECT_LE(h.cached_large(), 2u);
+    EXPECT_LE(h.cached_large_bytes(), std::size_t{16} << 20);
+    EXPECT_TRUE(h.check_invariants());
+  }
+  EXPECT_EQ(h.cached_large(), 2u);
+  EXPECT_EQ(h.large_evictions(), 2u) << "the two oldest went";
+  EXPECT_FALSE(mapped(blocks[0].ptr));
+  EXPECT_FALSE(mapped(blocks[1].ptr));
+  EXPECT_EQ(SegmentMap::lookup(blocks[0].ptr), nullptr);
+  EXPECT_TRUE(mapped(blocks[3].ptr));
+  // A mapping larger than the whole cache is unmapped at once.
+  Block big = h.allocate(Layout{20 << 20, 16});
+  ASSERT_TRUE(big);
+  EXPECT_EQ(h.cached_large(), 1u) << "the request took the larger cached one and grew it";
+  h.deallocate(Block{big.ptr, 0}, 16);
+  EXPECT_FALSE(mapped(big.ptr));
+  EXPECT_EQ(h.cached_large(), 1u);
+  // trim gives the rest back.
+  h.trim();
+  EXPECT_EQ(h.cached_large(), 0u);
+  EXPECT_EQ(h.cached_large_bytes(), 0u);
+  EXPECT_FALSE(mapped(blocks[3].ptr));
+  EXPECT_FALSE(mapped(blocks[2].ptr));
+  EXPECT_TRUE(h.check_invariants());
+}
+
+TEST(GlobalHeapLargeCache, WithoutACacheEveryFreeUnmaps) {
+  SegmentSource segs;
+  GlobalHeap h(segs);  // large_cache_bytes 0: the default
+  Block b = h.allocate(Layout{5 << 20, 16});
+  ASSERT_TRUE(b);
+  h.deallocate(Block{b.ptr, 0}, 16);
+  EXPECT_EQ(h.cached_large(), 0u);
+  EXPECT_FALSE(mapped(b.ptr));
+}
+
+TEST(GlobalHeapLargeCache, KeptTailsStayWithinTheSlackElseTheTailIsUnmapped) {
+  SegmentSource segs;
+  {
+    GlobalHeap h(segs, cached(64 << 20, 8, 0));  // no slack: always cut to the request
+    Block a = h.allocate(Layout{12 << 20, 16});
+    ASSERT_TRUE(a);
+    h.deallocate(Block{a.ptr, 0}, 16);
+    Block b = h.allocate(Layout{5 << 20, 16});
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b.ptr, a.ptr);
+    EXPECT_EQ(b.size, std::size_t{5} << 20) << "the tail was unmapped";
+    EXPECT_EQ(h.allocated_size(b.ptr), std::size_t{5} << 20);
+    EXPECT_FALSE(mapped(a.ptr + (8 << 20)));
+    EXPECT_TRUE(h.check_invariants());
+    h.deallocate(Block{b.ptr, 0}, 16);
+  }
+  {
+    GlobalHeap h(segs, cached(64 << 20, 8, 100));
+    Block a = h.allocate(Layout{12 << 20, 16});
+    ASSERT_TRUE(a);
+    h.deallocate(Block{a.ptr, 0}, 16);
+    Block b = h.allocate(Layout{8 << 20, 16});  // 4 MiB of tail: within 100% of 8 MiB
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b.size, std::size_t{12} << 20) << "handed out whole";
+    Block c = h.allocate(Layout{12 << 20, 16});
+    h.deallocate(Block{c.ptr, 0}, 16);
+    // 12 MiB for 3 MiB would keep 9 + 4 MiB of tails against 11 MiB asked: over 100%.
+    Block d = h.allocate(Layout{3 << 20, 16});
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d.ptr, c.ptr);
+    EXPECT_EQ(d.size, std::size_t{3} << 20);
+    EXPECT_TRUE(h.check_invariants());
+    h.deallocate(Block{b.ptr, 0}, 16);
+    h.deallocate(Block{d.ptr, 0}, 16);
+    EXPECT_EQ(h.stats().bytes_in_use, 0u);
+    EXPECT_TRUE(h.check_invariants());
+  }
+}
+
+TEST(GlobalHeapLargeCache, ResizingACachedBlockKeepsItsContents) {
+  SegmentSource segs;
+  GlobalHeap h(segs, cached(64 << 20));
+  Block a = h.allocate(Layout{6 << 20, 16});
+  ASSERT_TRUE(a);
+  h.deallocate(Block{a.ptr, 0}, 16);
+  Block b = h.allocate(Layout{6 << 20, 16});
+  ASSERT_EQ(b.ptr, a.ptr);
+  for (std::size_t k = 0; k < b.size; k += 4096)
+    b.ptr[k] = static_cast<std::byte>(k >> 12);
+  Block g = h.grow(b, Layout{40 << 20, 16}, Move::allowed);
+  ASSERT_TRUE(g);
+  for (std::size_t k = 0; k < b.size; k += 4096)
+    ASSERT_EQ(g.ptr[k], static_cast<std::byte>(k >> 12)) << k;
+  Block s = h.shrink(g, Layout{5 << 20, 16}, Move::allowed);
+  ASSERT_TRUE(s);
+  for (std::size_t k = 0; k < (5 << 20); k += 4096)
+    ASSERT_EQ(s.ptr[k], static_cast<std::byte>(k >> 12)) << k;
+  EXPECT_EQ(h.stats().bytes_in_use, h.allocated_size(s.ptr));
+  EXPECT_TRUE(h.check_invariants());
+  h.deallocate(Block{s.ptr, 0}, 16);
+  EXPECT_EQ(h.stats().bytes_in_use, 0u);
+}
+
+TEST(GlobalHeapLargeCache, RandomizedWithACache) {
+  SegmentSource segs;
+  GlobalHeap h(segs, cached(24 << 20, 4, 50));
+  testing::DriverOptions opt;
+  opt.ops = 4'000;
+  opt.seed = testing::test_seed(0xCAC4E);
+  opt.max_size = 6 << 20;
+  opt.target_live = 12;
+  opt.max_live = 24;
+  opt.check_every = 64;
+  testing::RandomDriver<GlobalHeap> driver(h, opt);
+  ASSERT_TRUE(driver.run());
+  ASSERT_TRUE(driver.free_all());
+  EXPECT_GT(h.large_reuses(), 0u);
+  EXPECT_EQ(h.large_mappings(), 0u);
+  EXPECT_EQ(h.stats().bytes_in_use, 0u);
+  EXPECT_TRUE(h.check_invariants());
+}
+
+TEST(GlobalHeapLargeCache, ThreadsShareTheCache) {
+  // Also runs under ThreadSanitizer (suite mt).
+  SegmentSource segs;
+  GlobalHeap h(segs, cached(48 << 20, 6, 75));
+  std::atomic<int> bad{0};
+  auto worker = [&](unsigned seed) {
+    std::mt19937 rng(seed);
+    const int rounds = static_cast<int>(testing::scaled(400, 100));
+    std::vector<std::pair<Block, unsigned char>> live;
+    for (int i = 0; i < rounds; ++i) {
+      const std::size_t size = (2 << 20) + rng() % (10 << 20);
+      Block b = (i % 3 == 0) ? h.allocate_zeroed(Layout{size, 16}) : h.allocate(Layout{size, 16});
+      if (!b) {
+        ++bad;
+        continue;
+      }
+      if (i % 3 == 0 && (b.ptr[0] != std::byte{0} || b.ptr[size - 1] != std::byte{0})) ++bad;
+      const auto tag = static_cast<unsigned char>(rng());
+      b.ptr[0] = static_cast<std::byte>(tag);
+      b.ptr[size - 1] = static_cast<std::byte>(tag);
+      b.size = size;
+      live.emplace_back(b, tag);
+      if (live.size() > 3) {
+        const std::size_t k = rng() % live.size();
+        auto [v, t] = live[k];
+        live.erase(live.begin() + static_cast<std::ptrdiff_t>(k));
+        if (static_cast<unsigned char>(v.ptr[0]) != t ||
+            static_cast<unsigned char>(v.ptr[v.size - 1]) != t) {
+          ++bad;
+        }
+        h.deallocate(Block{v.ptr, 0}, 16);
+      }
+    }
+    for (auto& [b, t] : live)
+      h.deallocate(Block{b.ptr, 0}, 16);
+  };
+  std::thread a(worker, 7), b(worker, 8);
+  a.join();
+  b.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(h.large_reuses(), 0u);
+  EXPECT_EQ(h.stats().bytes_in_use, 0u);
+  EXPECT_TRUE(h.check_invariants());
+}
+
+TEST(GlobalHeapMisuse, DoubleFreeOfACachedMappingIsReported) {
+  SegmentSource segs;
+  GlobalHeap h(segs, cached(64 << 20));
+  Block b = h.allocate(Layout{5 << 20, 16});
+  ASSERT_TRUE(b);
+  h.deallocate(Block{b.ptr, 0}, 16);
+  ASSERT_EQ(h.cached_large(), 1u);
+  testing::expect_misuse(
+      [&] {
+        h.deallocate(Block{b.ptr, 0}, 16);
+      },
+      "double free in global_heap.deallocate");
+  EXPECT_EQ(h.cached_large(), 1u) << "cached once, not twice";
+  Block grown{};
+  testing::expect_misuse(
+      [&] {
+        grown = h.grow(Block{b.ptr, b.size}, Layout{9 << 20, 16}, Move::allowed);
+      },
+      "foreign pointer in global_heap.grow");
+  EXPECT_FALSE(grown) << "nor resized";
+  EXPECT_TRUE(h.check_invariants());
+  Block again = h.allocate(Layout{5 << 20, 16});
+  EXPECT_EQ(again.ptr, b.ptr);
+  Block other = h.allocate(Layout{5 << 20, 16});
+  EXPECT_NE(other.ptr, b.ptr);
+  h.deallocate(Block{again.ptr, 0}, 16);
+  h.deallocate(Block{other.ptr, 0}, 16);
+  EXPECT_TRUE(h.check_invariants());
 }
 
 }  // namespace

@@ -32,20 +32,33 @@ struct SocketHeap {
   std::size_t mapping_bytes = 0;  // of this object's own mapping
 };
 
-/// One lcore's thread heap, its flow-context arena and its counters. The counters are
-/// written by the lcore (owner) and read by anyone.
+/// One lcore's thread heap, its flow memory and its counters. The counters are written by
+/// the lcore (owner) and read by anyone.
+///
+/// Growing flows ([flows] kind = growing): one region holds the thread allocator's
+/// segments (thread_size), the first-chunk memory (the lcore's share of max_flows first
+/// chunks, whole segments) and the growth memory (growth_size); three sources bounded by
+/// those sizes take segments from it, so that admitting a flow never waits on memory a
+/// long flow took, and a long flow's growth never takes the thread allocator's.
 struct LcoreHeap {
-  LcoreHeap(unsigned lcore_id, unsigned socket_id, std::size_t limit, GlobalHeap& global) noexcept
+  LcoreHeap(unsigned lcore_id, unsigned socket_id, std::size_t limit, std::size_t first_limit,
+            std::size_t growth_limit, GlobalHeap& global) noexcept
       : lcore(lcore_id),
         socket(socket_id),
         segments(region.backend(), limit),
+        first_chunks(region.backend(), first_limit),
+        growth(region.backend(), growth_limit),
         heap(segments, global) {}
 
   unsigned lcore;
   unsigned socket;
   SegmentRegion region;
-  SegmentSource segments;  // bounded by thread_size + ready blocks
+  SegmentSource segments;      // bounded by thread_size + ready blocks
+  SegmentSource first_chunks;  // growing flows' first chunks (their share of max_flows)
+  SegmentSource growth;        // growing flows' further chunks, children, large blocks
   ThreadHeap heap;
+  /// Flows this lcore may hold at once: its share of max_flows (0: it makes none).
+  std::uint64_t flow_share = 0;
   bool thread_mode = true;  // thread_allocator tree: bind puts the thread in thread mode
   std::size_t mapping_bytes = 0;
   /// The thread bound to the heap (pthread_self()), 0 when none. Written by that
@@ -66,10 +79,13 @@ struct LcoreRuntime {
   std::atomic<LcoreHeap*> lcores[kMaxLcores] = {};
   std::atomic<SocketHeap*> sockets[kMaxSockets] = {};
   // Flow settings from the configuration, fixed while set up.
+  bool growing = false;
   Lifetime flow_lifetime = Lifetime::short_lived;
-  std::size_t flow_bytes = 0;
+  std::size_t flow_bytes = 0;  // fixed kinds: the block; growing: the first chunk
   std::uint32_t max_flows = 0;
-  std::atomic<std::uint32_t> live_flows{0};
+  // The lcores that make flows (set_flow_lcores before setup; none: every lcore set up).
+  bool flow_lcores_set = false;
+  bool flow_lcore[kMaxLcores] = {};
 };
 
 /// The runtime (static storage).

@@ -175,9 +175,15 @@ void* allocate_zeroed(std::size_t size) noexcept {
   void* p = allocate(size);
   if (p == nullptr) return nullptr;
   // Fresh mappings (large blocks) are zero already: writing them would only fault in
-  // pages nobody asked for. Arena blocks are reused memory, like heap blocks.
+  // pages nobody asked for; a reused mapping is written up to the bytes it had before.
+  // Arena blocks are reused memory, like heap blocks.
   const OwnerTag* tag = SegmentMap::lookup(p);
-  if (tag == nullptr || tag->kind != OwnerKind::large) std::memset(p, 0, size);
+  std::size_t dirty = size;
+  if (tag != nullptr && tag->kind == OwnerKind::large) {
+    dirty = GlobalHeap::last_large_dirty_bytes();
+    if (dirty > size) dirty = size;
+  }
+  std::memset(p, 0, dirty);
   return p;
 }
 

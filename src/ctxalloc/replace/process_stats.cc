@@ -43,6 +43,10 @@ void add_global(void* context, const GlobalHeap& heap, unsigned) {
   s.global += heap.stats();
   s.global_chunks += heap.chunks();
   s.large_mappings += heap.large_mappings();
+  s.large_cached += heap.cached_large();
+  s.large_cached_bytes += heap.cached_large_bytes();
+  s.large_reuses += heap.large_reuses();
+  s.large_evictions += heap.large_evictions();
 }
 
 // snprintf into a line buffer and write(2): stdio streams may allocate, this may not.
@@ -174,6 +178,10 @@ void write_process_stats(int fd) noexcept {
     l.kv("bytes_in_use", s.global.bytes_in_use);
     l.kv("chunks", s.global_chunks);
     l.kv("large_mappings", s.large_mappings);
+    l.kv("large_cached", s.large_cached);
+    l.kv("large_cached_bytes", s.large_cached_bytes);
+    l.kv("large_reuses", s.large_reuses);
+    l.kv("large_evictions", s.large_evictions);
     l.write_to(fd);
   }
   {

@@ -28,7 +28,11 @@ struct ProcessStats {
   // Global heaps (global mode, fallbacks, large blocks, exited threads), all nodes.
   Stats global;
   std::uint64_t global_chunks = 0;
-  std::uint64_t large_mappings = 0;
+  std::uint64_t large_mappings = 0;  ///< live large blocks, one mapping each
+  std::uint64_t large_cached = 0;    ///< freed mappings kept for reuse now
+  std::uint64_t large_cached_bytes = 0;
+  std::uint64_t large_reuses = 0;     ///< large requests served from the cache
+  std::uint64_t large_evictions = 0;  ///< cached mappings unmapped (over the bound, trim)
   // The front (malloc/new entry points).
   std::uint64_t early_allocations = 0;  ///< served by the bootstrap arena (nested calls)
   std::uint64_t early_bytes = 0;

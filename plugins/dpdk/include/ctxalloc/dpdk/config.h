@@ -22,8 +22,15 @@ namespace ctxalloc::dpdk {
 inline constexpr unsigned kMaxLcores = 128;
 inline constexpr unsigned kMaxSockets = 32;
 
-/// What a thread allocator or a flow context is made of.
-enum class AllocatorKind : std::uint8_t { none, bump, bitset, tree };
+/// What a thread allocator or a flow context is made of. growing (flow contexts only):
+/// ctxalloc's GrowingContext, a small first chunk that grows by chunks of the lcore's
+/// flow memory; bump, bitset, tree: a fixed context over one block_size block.
+enum class AllocatorKind : std::uint8_t { none, bump, bitset, tree, growing };
+
+/// Where a growing flow's request goes when the lcore's flow memory has no room left
+/// ([flows] spill): refused (counted), the lcore's thread allocator's segments, or those
+/// and then the socket's global heap.
+enum class FlowSpill : std::uint8_t { refuse, thread, global };
 
 /// What to do when hugepages are missing.
 enum class HugepagePolicy : std::uint8_t {
@@ -39,6 +46,7 @@ enum class Tier : std::uint8_t { context, thread, global };
 const char* to_string(AllocatorKind k) noexcept;
 const char* to_string(HugepagePolicy p) noexcept;
 const char* to_string(Tier t) noexcept;
+const char* to_string(FlowSpill s) noexcept;
 
 /// [socket.N]: one NUMA node, the lcores on it, its hugepages and its global heap.
 struct SocketConfig {
@@ -69,11 +77,28 @@ struct LcoreConfig {
 
 /// [flows]: the per-flow context allocators.
 struct FlowConfig {
-  AllocatorKind kind = AllocatorKind::bump;   ///< never none
-  std::size_t block_size = 0;                 ///< bytes of one flow context (2^12..2^22)
-  std::uint32_t ready_blocks = 0;             ///< made ahead of time, per lcore
+  AllocatorKind kind = AllocatorKind::growing;  ///< never none
+  // Fixed kinds (bump, bitset, tree) only.
+  std::size_t block_size = 0;      ///< bytes of one flow context (2^12..2^22)
+  std::uint32_t ready_blocks = 0;  ///< made ahead of time, per lcore
+  // Growing only.
+  std::size_t first_chunk = 1024;  ///< a flow's first chunk (power of two, 256 B..64 KiB)
+  std::size_t max_chunk = 16384;   ///< the largest chunk a flow grows by (<= 64 KiB)
+  std::size_t large_block = 0;     ///< requests this large are separate blocks (0: derived)
+  std::size_t budget = 0;          ///< bytes one flow may hold (0: no bound)
+  FlowSpill spill = FlowSpill::refuse;
+  std::size_t growth_size = 0;  ///< per lcore: memory for further chunks and large blocks
+  unsigned max_flows_line = 0;  ///< of the `max_flows` key
+  // Both.
   std::uint32_t max_flows = 0;                ///< live flows at most (all lcores)
   std::chrono::milliseconds idle_timeout{0};  ///< a flow idle this long ends
+
+  bool growing() const noexcept { return kind == AllocatorKind::growing; }
+  /// large_block as configured, or derived: min(4 KiB, max_chunk / 2).
+  std::size_t large_block_bytes() const noexcept {
+    if (large_block != 0) return large_block;
+    return max_chunk / 2 < 4096 ? max_chunk / 2 : 4096;
+  }
 };
 
 struct Config {
@@ -95,15 +120,31 @@ struct Config {
   /// Whether `fallback` contains the tier.
   bool falls_back_to(Tier t) const noexcept;
   /// Bytes of an lcore's ready flow-context blocks: ready_blocks * block_size, rounded
-  /// up to whole 4 MiB segments (the arena's slabs).
+  /// up to whole 4 MiB segments (the arena's slabs); 0 for growing flows.
   std::uint64_t ready_bytes() const noexcept;
+  /// An lcore's share of max_flows when `lcores` lcores make flows (rounded up).
+  static std::uint64_t flow_share(std::uint64_t max_flows, std::uint64_t lcores) noexcept {
+    return lcores == 0 ? 0 : (max_flows + lcores - 1) / lcores;
+  }
+  /// Growing flows: bytes of the first-chunk memory that holds `flows` first chunks of
+  /// first_chunk bytes (whole 4 MiB segments of FlowChunks pages), and how many first
+  /// chunks `bytes` of it hold.
+  std::uint64_t first_chunk_bytes(std::uint64_t flows) const noexcept;
+  std::uint64_t first_chunks_in(std::uint64_t bytes) const noexcept;
+  /// Growing flows: an lcore's flow memory for a share of `flows`: first-chunk memory +
+  /// growth_size. 0 for fixed kinds.
+  std::uint64_t flow_memory_bytes(std::uint64_t flows) const noexcept;
   /// Bytes a socket's lcores and heap take: global_heap + for every lcore on it,
-  /// thread_size + ready_bytes().
+  /// thread_size + ready_bytes() (fixed kinds) or its flow memory for the lcore's share
+  /// of max_flows over the file's lcores (growing).
   std::uint64_t socket_demand(const SocketConfig& s) const noexcept;
-  /// Sizing of `max_flows` live flows (a process-wide count split evenly over the
-  /// lcores, rounded up): empty when every lcore holds its share of block_size blocks in
-  /// its ready blocks + thread_size, else what is needed and what is available.
-  std::string flow_sizing_error(std::uint32_t max_flows) const;
+  /// Sizing of `max_flows` live flows (a process-wide count split evenly over
+  /// `flow_lcores` lcores, rounded up; 0: the file's lcores). Fixed kinds: every lcore
+  /// holds its share of block_size blocks in its ready blocks + thread_size. Growing: the
+  /// flow memory is sized at set-up from [flows] max_flows, so a count above it is
+  /// refused, and an lcore's memory must fit one region (16 GiB). Empty when it fits,
+  /// else what is needed and what is available.
+  std::string flow_sizing_error(std::uint32_t max_flows, std::uint32_t flow_lcores = 0) const;
 };
 
 /// One problem in a file: where, and what is wrong.

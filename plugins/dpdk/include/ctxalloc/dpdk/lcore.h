@@ -38,6 +38,14 @@ namespace ctxalloc::dpdk {
 /// Nothing is left half made on failure.
 int setup() noexcept;
 
+/// Names the lcores that make flow contexts (before setup(); ids < 128, n <= 128): each
+/// gets an even share of [flows] max_flows (rounded up) and, for growing flows, the flow
+/// memory of that share; the other lcores make none (counted as flow_limit_hits). Without
+/// this call every lcore set up shares max_flows. An app that splits max_flows over its
+/// own flow lcores (ctxfwd) names them here, so that both split it alike. 0; -EINVAL (an
+/// id out of range, n 0); -EBUSY (already set up).
+int set_flow_lcores(const unsigned* lcore_ids, unsigned n) noexcept;
+
 /// Whether setup() succeeded and teardown() has not run since.
 bool is_set_up() noexcept;
 
@@ -53,10 +61,12 @@ int bind_lcore() noexcept;
 /// blocks it allocated stay valid. 0, or -ENODEV when the thread was not bound.
 int unbind_lcore() noexcept;
 
-/// A flow context of the configured kind (bump, bitset, tree) and block size, from the
-/// calling lcore's arena (binding the lcore first if needed). Null when the thread has
-/// no lcore heap, max_flows contexts are live, or the lcore's memory is spent; counted
-/// in the lcore's figures (`context_failures`, `flow_limit_hits`).
+/// A flow context of the configured kind, on the calling lcore (binding it first if
+/// needed): growing (a GrowingContext of the lcore's FlowChunks, on its flow memory) or a
+/// fixed bump, bitset or tree context of block_size from the lcore's arena. Null when the
+/// thread has no lcore heap, the lcore's share of max_flows is live (no shared counter:
+/// each lcore bounds its own share), or the lcore's memory is spent; counted in the
+/// lcore's figures (`flow_limit_hits`, `context_failures`).
 Context* make_flow_context() noexcept;
 
 /// Frees a flow context and everything allocated in it, spilled blocks included; every
@@ -99,8 +109,21 @@ struct LcoreFigures {
   std::uint64_t thread_to_global = 0;  ///< thread-mode requests the heap passed to the global heap
   std::uint64_t refused = 0;           ///< requests refused because the chain has no global tier
   std::uint64_t remote_received = 0;   ///< blocks other lcores freed back to this one
-  std::uint64_t bytes_in_use = 0;      ///< thread heap + live contexts' blocks + spilled bytes
-  std::uint64_t peak_bytes = 0;        ///< the parts' peaks summed (an upper bound of the lcore's)
+  // Growing flows (all 0 for fixed kinds).
+  bool growing = false;
+  std::uint64_t flow_share = 0;        ///< flows this lcore may hold at once
+  std::size_t first_chunk_bytes = 0;   ///< its first-chunk memory (bound)
+  std::size_t growth_bytes = 0;        ///< its growth memory (bound)
+  std::size_t flow_segment_bytes = 0;  ///< of both, taken by its flows now
+  std::size_t flow_peak_segment_bytes = 0;
+  std::uint64_t chunk_bytes = 0;        ///< in chunks the flows hold now
+  std::uint64_t large_bytes = 0;        ///< in the flows' large blocks now
+  std::uint64_t refused_budget = 0;     ///< requests beyond a flow's budget
+  std::uint64_t refused_memory = 0;     ///< requests nothing could serve
+  std::uint64_t refused_too_large = 0;  ///< requests larger than any tier serves
+  std::uint64_t peak_contexts = 0;      ///< most flows live at once
+  std::uint64_t bytes_in_use = 0;       ///< thread heap + live contexts' blocks + spilled bytes
+  std::uint64_t peak_bytes = 0;         ///< the parts' peaks summed (an upper bound of the lcore's)
 };
 
 /// One socket's global heap.
