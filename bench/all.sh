@@ -76,7 +76,7 @@ else
 fi
 step "applications: ctxfwd and dpdk-testpmd"
 bash bench/ctxfwd_fwd.sh
-# testpmd's first two seconds are start-up: its runs need a few more.
+# testpmd_bench.sh drops the first two seconds of rates (counted from forwarding's start).
 SECONDS_PER_RUN=$((SECONDS_PER_RUN < 7 ? 7 : SECONDS_PER_RUN)) bash bench/testpmd_bench.sh
 step "two NUMA nodes (a QEMU guest; skipped where none boots)"
 bash bench/numa_guest.sh

@@ -111,8 +111,12 @@ int ctxalloc_dpdk_socket_stats(unsigned int socket_id, int account,
 }
 
 int ctxalloc_dpdk_mempool_check(const struct rte_mempool* mp, char* why, size_t len) {
-  if (mp == nullptr || mp->ops_index != ops_index() || mp->pool_data == nullptr) return -EINVAL;
   try {
+    std::string reason;
+    if (const int rc = dpdk::detail::verify_pool(mp, &reason); rc != 0) {
+      copy_out(reason, why, len);
+      return rc;
+    }
     const CheckResult r = dpdk::detail::check_pool(mp);
     copy_out(r.error(), why, len);
     return r.is_ok() ? 0 : -EFAULT;

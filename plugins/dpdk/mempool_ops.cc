@@ -5,6 +5,7 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -136,7 +137,7 @@ void copy_span(const PoolState& p, Lane& lane) noexcept {
       lane = kNoLane;
     } else {
       auto* slots = reinterpret_cast<void**>(static_cast<char*>(mem) + sizeof(Lane));
-      lane = new (mem) Lane(slots, p.capacity, &p, lcore);
+      lane = new (mem) Lane(slots, p.capacity, &p, lcore, getpid());
       if (!p.populating.load(std::memory_order_relaxed)) copy_span(p, *lane);
       Registry::instance().socket(static_cast<unsigned>(p.socket)).metadata_bytes += lane_bytes(p);
       if (Registry::instance().attach_lcore(
@@ -343,6 +344,36 @@ class Scratch {
   return -ENOENT;
 }
 
+// ------------------------------------------------------------------ foreign pool data
+
+// A pool whose ops_index names ctxalloc in this process but whose pool data is not a live
+// PoolState: another driver made it, in a process (a primary) whose drivers registered in
+// another order (docs/dpdk.md, "Secondary processes"). Every callback refuses it instead
+// of taking the other driver's data for lanes. The fast paths compare the magic's low half
+// only (one compare with an immediate on the PoolState's first line, read-only after
+// op_alloc); the cold callbacks run the whole verify_pool. The first refusals are logged
+// with verify_pool's reason; later ones are counted only (a loop of gets must not flood
+// the log).
+std::atomic<std::uint64_t> g_refusals{0};
+constexpr std::uint64_t kRefusalsLogged = 16;
+
+[[gnu::cold, gnu::noinline]] int refuse(const rte_mempool* mp) noexcept {
+  const std::uint64_t n = g_refusals.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (n <= kRefusalsLogged) {
+    const int rc = verify_pool(mp, nullptr);  // logs the reason
+    if (rc == -EINVAL)
+      CTXALLOC_LOG(ERR, "mempool %s: refused: its pool data is not a ctxalloc pool's", mp->name);
+    if (n == kRefusalsLogged)
+      CTXALLOC_LOG(ERR, "%llu refusals of foreign pool data: further ones are not logged",
+                   static_cast<unsigned long long>(n));
+  }
+  return -ENXIO;
+}
+
+inline bool looks_live(const PoolState& p) noexcept {
+  return static_cast<std::uint32_t>(p.magic) == static_cast<std::uint32_t>(kPoolMagic);
+}
+
 // ------------------------------------------------------------------ the ops
 
 // [ctxalloc] hugepages against what EAL runs with (known only after rte_eal_init, so
@@ -401,18 +432,25 @@ int op_alloc(rte_mempool* mp) noexcept {
 void op_free(rte_mempool* mp) noexcept {
   PoolState* p = pool_state(mp);
   if (p == nullptr) return;
+  if (!pool_data_is_ours(mp)) {  // another driver's data: not ours to free
+    refuse(mp);
+    return;
+  }
   Registry& reg = Registry::instance();
   // Detach first: after this no telemetry read touches the lanes.
   reg.detach(p);
   for (auto& slot : p->lanes) {
     Lane* lane = slot.load(std::memory_order_acquire);
     if (lane <= kNoLane) continue;
-    reg.detach(lane);
-    reg.socket(static_cast<unsigned>(p->socket)).metadata_bytes -= lane_bytes(*p);
+    if (lane->pid == getpid()) {  // else another process's registry counts it
+      reg.detach(lane);
+      reg.socket(static_cast<unsigned>(p->socket)).metadata_bytes -= lane_bytes(*p);
+    }
     lane->~Lane();
     rte_free(lane);
   }
   reg.socket(static_cast<unsigned>(p->socket)).metadata_bytes -= pool_bytes(p->capacity);
+  p->magic = 0;  // a stale pool_data pointer is not taken for a live pool
   p->~PoolState();
   rte_free(p);
   mp->pool_data = nullptr;
@@ -473,15 +511,21 @@ void op_free(rte_mempool* mp) noexcept {
 
 int op_enqueue(rte_mempool* mp, void* const* objs, unsigned n) noexcept {
   PoolState& p = *pool_state(mp);
+  if (!looks_live(p)) [[unlikely]]
+    return refuse(mp);
   return n == 1 ? enqueue_fast(p, objs, 1) : enqueue_burst(p, objs, n);
 }
 
 int op_dequeue(rte_mempool* mp, void** objs, unsigned n) noexcept {
   PoolState& p = *pool_state(mp);
+  if (!looks_live(p)) [[unlikely]]
+    return refuse(mp);
   return n == 1 ? dequeue_fast(p, objs, 1) : dequeue_burst(p, objs, n);
 }
 
 unsigned op_get_count(const rte_mempool* mp) noexcept {
+  if (!pool_data_is_ours(mp)) [[unlikely]]
+    return refuse(mp), 0;
   return pool_count(*pool_state(mp));
 }
 
@@ -489,6 +533,8 @@ unsigned op_get_count(const rte_mempool* mp) noexcept {
 // pool's address span (the foreign-pointer check).
 int op_populate(rte_mempool* mp, unsigned max_objs, void* vaddr, rte_iova_t iova, std::size_t len,
                 rte_mempool_populate_obj_cb_t* obj_cb, void* obj_cb_arg) noexcept {
+  if (!pool_data_is_ours(mp)) [[unlikely]]
+    return refuse(mp);
   PoolState& p = *pool_state(mp);
   const auto lo = reinterpret_cast<std::uintptr_t>(vaddr);
   p.span_lo = std::min(p.span_lo, lo);

@@ -1,8 +1,16 @@
-// check_pool: walks a quiescent ctxalloc mempool's lanes and shared stack.
+// verify_pool: is a mempool a ctxalloc pool this process may use (ops index and pool
+// data agree)? check_pool: walks a quiescent ctxalloc mempool's lanes and shared stack.
+#include <rte_fbarray.h>
 #include <rte_malloc.h>
+#include <rte_memory.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
+#include "ctxalloc/dpdk/plugin.h"
+#include "detail/log.h"
 #include "detail/pool.h"
 
 namespace ctxalloc::dpdk::detail {
@@ -26,7 +34,80 @@ void collect_object(rte_mempool*, void* arg, void* obj, unsigned idx) {
   static_cast<void**>(arg)[idx] = obj;
 }
 
+// The byte at `addr` is on a page of DPDK memory that is in use (mapped). A memseg list
+// reserves far more address space than it maps (rte_mem_virt2memseg answers for any
+// address in it, mapped or not): the list's page array says which pages are.
+bool on_used_page(const void* addr) {
+  const rte_memseg_list* msl = rte_mem_virt2memseg_list(addr);
+  if (msl == nullptr || msl->page_sz == 0) return false;
+  const std::uintptr_t off =
+      reinterpret_cast<std::uintptr_t>(addr) - reinterpret_cast<std::uintptr_t>(msl->base_va);
+  return rte_fbarray_is_used(const_cast<rte_fbarray*>(&msl->memseg_arr),
+                             static_cast<unsigned>(off / msl->page_sz)) == 1;
+}
+
+// The first 16 bytes of the pool data may be read: they are on used pages of DPDK memory
+// (a foreign driver's pool data may be anything; a pointer elsewhere is not followed).
+bool header_readable(const void* data) {
+  if (data == nullptr || reinterpret_cast<std::uintptr_t>(data) % alignof(PoolState) != 0)
+    return false;
+  const char* first = static_cast<const char*>(data);
+  return on_used_page(first) && on_used_page(first + 2 * sizeof(std::uint64_t) - 1);
+}
+
+const char* driver_at(int index) {
+  if (index < 0 || static_cast<unsigned>(index) >= rte_mempool_ops_table.num_ops)
+    return "(none: outside this process's table)";
+  return rte_mempool_ops_table.ops[index].name;
+}
+
 }  // namespace
+
+bool pool_data_is_ours(const rte_mempool* mp) noexcept {
+  if (!header_readable(mp->pool_data)) return false;
+  const auto* p = static_cast<const PoolState*>(mp->pool_data);
+  return p->magic == kPoolMagic && p->self == p;
+}
+
+int verify_pool(const rte_mempool* mp, std::string* why) {
+  if (mp == nullptr) {
+    if (why) *why = "no mempool";
+    return -EINVAL;
+  }
+  const int mine = ops_index();
+  const int index = mp->ops_index;
+  const char* driver = driver_at(index);
+  // Our index, or an ops struct of our name (another copy of the plugin registered it).
+  const bool ops_ours = mine >= 0 && (index == mine || std::strcmp(driver, driver_at(mine)) == 0);
+  const bool data_ours = pool_data_is_ours(mp);
+  if (ops_ours && data_ours) return 0;
+  if (!ops_ours && !data_ours) {
+    if (why)
+      *why = std::string("mempool ") + mp->name + ": not a ctxalloc pool (ops_index " +
+             std::to_string(index) + ", driver " + driver + " in this process)";
+    return -EINVAL;
+  }
+  char msg[512];
+  if (data_ours) {
+    std::snprintf(msg, sizeof msg,
+                  "mempool %s: refused: its pool data is a ctxalloc pool's, but its ops_index %d "
+                  "names driver %s in this process (ctxalloc is at %d here): an ops index is "
+                  "per process, so a secondary must register the same drivers in the same order "
+                  "as the primary (docs/dpdk.md, \"Secondary processes\")",
+                  mp->name, index, driver, mine);
+  } else {
+    std::snprintf(msg, sizeof msg,
+                  "mempool %s: refused: its ops_index %d names ctxalloc in this process, but its "
+                  "pool data (%p) is not a ctxalloc pool's (another driver made it in the "
+                  "process that created the pool): an ops index is per process, so a secondary "
+                  "must register the same drivers in the same order as the primary "
+                  "(docs/dpdk.md, \"Secondary processes\")",
+                  mp->name, index, mp->pool_data);
+  }
+  CTXALLOC_LOG(ERR, "%s", msg);
+  if (why) *why = msg;
+  return -ENXIO;
+}
 
 CheckResult check_pool(const rte_mempool* mp) {
   const PoolState* p = pool_state(mp);

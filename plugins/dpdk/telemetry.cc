@@ -350,7 +350,7 @@ int cmd_config(const char*, const char*, rte_tel_data* out) {
 }
 
 bool uses_ctxalloc(const rte_mempool* mp) {
-  return mp->pool_data != nullptr && mp->ops_index >= 0 && mp->ops_index == ops_index();
+  return verify_pool(mp, nullptr) == 0;
 }
 
 void add_pool(rte_tel_data* d, const rte_mempool* mp) {

@@ -9,6 +9,7 @@
 #include <rte_mbuf_pool_ops.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
@@ -344,6 +345,115 @@ TEST(CtxallocMempool, CheckInvariantsFindsCorruption) {
   EXPECT_EQ(p.check(), "");
   char why[64];
   EXPECT_EQ(ctxalloc_dpdk_mempool_check(nullptr, why, sizeof why), -EINVAL);
+}
+
+// The index of a registered driver other than ctxalloc (ring_mp_mc when it is there).
+int other_driver_index() {
+  int any = -1;
+  for (unsigned i = 0; i < rte_mempool_ops_table.num_ops; ++i) {
+    if (static_cast<int>(i) == ops_index()) continue;
+    if (std::strcmp(rte_mempool_ops_table.ops[i].name, "ring_mp_mc") == 0)
+      return static_cast<int>(i);
+    if (any < 0) any = static_cast<int>(i);
+  }
+  return any;
+}
+
+// Issue 19, item 8: the ops_index of a pool made by the ctxalloc driver, rewritten to name
+// another driver (what a secondary with another driver order sees): the check refuses,
+// names both drivers and the index, and does not walk the pool.
+TEST(CtxallocMempool, CheckRefusesAPoolWhoseOpsIndexNamesAnotherDriver) {
+  Pool p("c19_reindexed", 64, 0);
+  const int other = other_driver_index();
+  ASSERT_GE(other, 0) << "no other mempool driver registered";
+  const char* other_name = rte_mempool_ops_table.ops[other].name;
+  const int own = p.get()->ops_index;
+  p.get()->ops_index = other;
+  char why[512] = "";
+  EXPECT_EQ(ctxalloc_dpdk_mempool_check(p.get(), why, sizeof why), -ENXIO);
+  const std::string msg = why;
+  EXPECT_NE(msg.find("c19_reindexed"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("ops_index " + std::to_string(other) + " names driver " + other_name),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("ctxalloc is at " + std::to_string(ops_index())), std::string::npos) << msg;
+  EXPECT_NE(msg.find("Secondary processes"), std::string::npos) << msg;
+  // A truncated message is still terminated.
+  char small[16];
+  EXPECT_EQ(ctxalloc_dpdk_mempool_check(p.get(), small, sizeof small), -ENXIO);
+  EXPECT_EQ(std::strlen(small), sizeof small - 1);
+  EXPECT_EQ(ctxalloc_dpdk_mempool_check(p.get(), nullptr, 0), -ENXIO);
+  p.get()->ops_index = own;
+  EXPECT_EQ(p.check(), "");
+}
+
+// The other way round: a pool another driver made, its ops_index rewritten to name
+// ctxalloc. Its pool data is not a PoolState: refused without walking it; and a pool data
+// pointer outside DPDK memory is not even read.
+TEST(CtxallocMempool, CheckRefusesAnotherDriversPoolThatNamesCtxalloc) {
+  rte_mempool* mp = rte_mempool_create_empty("c19_ring", 64, kElt, 0, 0, SOCKET_ID_ANY, 0);
+  ASSERT_NE(mp, nullptr);
+  const int other = other_driver_index();
+  ASSERT_GE(other, 0);
+  ASSERT_EQ(rte_mempool_set_ops_byname(mp, rte_mempool_ops_table.ops[other].name, nullptr), 0);
+  ASSERT_EQ(rte_mempool_populate_default(mp), 64);
+  char why[512] = "";
+  EXPECT_EQ(ctxalloc_dpdk_mempool_check(mp, why, sizeof why), -EINVAL);
+  EXPECT_NE(std::string(why).find("not a ctxalloc pool"), std::string::npos) << why;
+  mp->ops_index = ops_index();
+  EXPECT_EQ(ctxalloc_dpdk_mempool_check(mp, why, sizeof why), -ENXIO);
+  std::string msg = why;
+  EXPECT_NE(msg.find("c19_ring"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("names ctxalloc in this process, but its pool data"), std::string::npos)
+      << msg;
+  // The ctxalloc callbacks DPDK now calls refuse it instead of taking the other driver's
+  // data for lanes: gets fail, puts are refused, the count is 0; the other driver's pool
+  // is untouched (all 64 objects still in it once its own index is back).
+  void* obj = nullptr;
+  EXPECT_EQ(rte_mempool_get(mp, &obj), -ENXIO);
+  void* objs[8];
+  EXPECT_EQ(rte_mempool_get_bulk(mp, objs, 8), -ENXIO);
+  EXPECT_EQ(rte_mempool_avail_count(mp), 0u);
+  mp->ops_index = other;
+  ASSERT_EQ(rte_mempool_get(mp, &obj), 0);
+  mp->ops_index = ops_index();
+  rte_mempool_put(mp, obj);  // refused: the object stays out
+  mp->ops_index = other;
+  EXPECT_EQ(rte_mempool_avail_count(mp), 63u);
+  rte_mempool_put(mp, obj);
+  EXPECT_EQ(rte_mempool_avail_count(mp), 64u);
+  mp->ops_index = ops_index();
+  void* const ring_data = mp->pool_data;
+  // A copy of a real pool's header elsewhere: the self pointer gives it away.
+  Pool real("c19_real", 64, 0);
+  alignas(16) static unsigned char copy[64];
+  std::memcpy(copy, real.get()->pool_data, sizeof copy);
+  mp->pool_data = copy;
+  EXPECT_EQ(ctxalloc_dpdk_mempool_check(mp, why, sizeof why), -ENXIO);
+  // Pool data outside DPDK memory is not read at all: a page that faults when touched.
+  void* page = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
+  mp->pool_data = page;
+  EXPECT_EQ(ctxalloc_dpdk_mempool_check(mp, why, sizeof why), -ENXIO);
+  munmap(page, 4096);
+  mp->pool_data = ring_data;
+  mp->ops_index = other;
+  rte_mempool_free(mp);
+}
+
+// A freed pool's state is no longer taken for a live one (op_free clears the magic).
+TEST(CtxallocMempool, PoolStateCarriesItsMagicUntilFreed) {
+  Pool p("c19_magic", 64, 0);
+  const detail::PoolState* st = detail::pool_state(p.get());
+  EXPECT_EQ(st->magic, detail::kPoolMagic);
+  EXPECT_EQ(st->self, st);
+  EXPECT_EQ(detail::verify_pool(p.get(), nullptr), 0);
+  detail::pool_state(p.get())->magic = 0;
+  std::string why;
+  EXPECT_EQ(detail::verify_pool(p.get(), &why), -ENXIO);
+  EXPECT_NE(why.find("c19_magic"), std::string::npos) << why;
+  detail::pool_state(p.get())->magic = detail::kPoolMagic;
+  EXPECT_EQ(p.check(), "");
 }
 
 TEST(CtxallocMempool, ForeignPointerIsReportedAndDropped) {

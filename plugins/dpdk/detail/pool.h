@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 #include "ctxalloc/core/check.h"
 #include "ctxalloc/core/stats.h"
@@ -49,8 +50,8 @@ static_assert(sizeof(PoolLaneDeque) == 128, "top's line, then one owner line wit
 /// One lcore's lane: its deque and the counters it alone writes. In memory it is followed
 /// by the deque's slots and then kLaneScratch pointers of scratch space.
 struct alignas(64) Lane {
-  Lane(void** slots, std::uint32_t capacity, PoolState* p, unsigned id) noexcept
-      : deque(slots, capacity), scratch(slots + capacity), pool(p), lcore(id) {}
+  Lane(void** slots, std::uint32_t capacity, PoolState* p, unsigned id, int owner) noexcept
+      : deque(slots, capacity), scratch(slots + capacity), pool(p), lcore(id), pid(owner) {}
 
   PoolLaneDeque deque;
   void** const scratch;
@@ -60,6 +61,9 @@ struct alignas(64) Lane {
   Counter peak_net;     ///< highest gets - puts seen (>= 0)
   PoolState* const pool;
   const unsigned lcore;
+  /// The process that made the lane (a secondary may): its statistics registry has the
+  /// lane's source and counts the lane's bytes, not the registry of the process freeing it.
+  const int pid;
 
   LaneHot& hot() noexcept { return deque.owner(); }
   const LaneHot& hot() const noexcept { return deque.owner(); }
@@ -79,17 +83,27 @@ struct alignas(64) Lane {
   void count_put(unsigned n) noexcept { hot().puts.add(n); }
 };
 
+/// The first word of every live PoolState ("ctxalloc" in ASCII, little-endian); op_free
+/// clears it. With the self pointer after it, it is what proves that a pool's pool_data is
+/// a ctxalloc pool's, whatever the pool's ops_index says in this process.
+inline constexpr std::uint64_t kPoolMagic = 0x636f6c6c61787463;
+
 /// In memory a PoolState is followed by the shared stack's slots and then `capacity`
 /// pointers of scratch space.
 struct PoolState {
   PoolState(rte_mempool* m, void** shared_slots, std::uint32_t cap, int sock) noexcept
-      : mp(m),
+      : self(this),
+        mp(m),
         capacity(cap),
         obj_bytes(m->header_size + m->elt_size + m->trailer_size),
         socket(sock),
         scratch(shared_slots + cap),
         shared(shared_slots, cap) {}
 
+  /// kPoolMagic while the pool lives; first, so that a check reads nothing beyond the
+  /// first 16 bytes of memory that may be another driver's.
+  std::uint64_t magic = kPoolMagic;
+  const PoolState* const self;  ///< this: the magic alone could be a coincidence
   rte_mempool* const mp;
   const std::uint32_t capacity;   ///< slots of every lane and of the shared stack (>= size)
   const std::uint32_t obj_bytes;  ///< header + element + trailer
@@ -119,6 +133,20 @@ inline Lane* const kNoLane = reinterpret_cast<Lane*>(std::uintptr_t{1});
 inline PoolState* pool_state(const rte_mempool* mp) noexcept {
   return static_cast<PoolState*>(mp->pool_data);
 }
+
+/// Whether `mp` is a ctxalloc pool that this process may use: its ops_index names this
+/// process's ctxalloc driver, and its pool_data is a live PoolState (magic and self
+/// pointer, read only when those 16 bytes are in DPDK memory). Returns 0; -EINVAL for a
+/// pool that is neither (no message); -ENXIO when one says ctxalloc and the other does not
+/// (the ops index resolves to another driver in this process, or the ctxalloc index of
+/// this process was given to a pool another driver made): `why` (may be null) gets the
+/// reason, which is also logged, naming the pool, the index, the driver at that index here
+/// and the rule of docs/dpdk.md.
+int verify_pool(const rte_mempool* mp, std::string* why);
+
+/// The pool-data half of verify_pool, silent: mp->pool_data is a live PoolState (its 16
+/// first bytes in DPDK memory, the magic, the self pointer).
+bool pool_data_is_ours(const rte_mempool* mp) noexcept;
 
 /// Objects the pool holds: every lane and the shared stack (a snapshot).
 std::uint32_t pool_count(const PoolState& p) noexcept;

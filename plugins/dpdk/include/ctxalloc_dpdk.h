@@ -90,9 +90,15 @@ int ctxalloc_dpdk_socket_stats(unsigned int socket_id, int account,
 /**
  * Checks a ctxalloc mempool's invariants (no thread may use the pool meanwhile): every
  * object it holds is one of its own and held once, no more than populated.
- * @param why  receives the broken invariant (may be NULL)
- * @return 0; -EINVAL for a pool that does not use the ctxalloc ops; -EFAULT when an
- *         invariant is broken; -ENOMEM.
+ * First it checks that the pool is a ctxalloc pool in this process: its ops_index must
+ * name this process's ctxalloc driver and its pool data must be a ctxalloc pool's (read
+ * only when in DPDK memory). An ops index is per process (docs/dpdk.md, "Secondary
+ * processes"): when the two disagree the pool is refused, its data not walked.
+ * @param why  receives the reason or the broken invariant (may be NULL)
+ * @return 0; -EINVAL for a pool that is not a ctxalloc pool (neither its ops nor its
+ *         data); -ENXIO when its ops_index and its pool data disagree (the message, also
+ *         logged, names the pool, the index and the driver at that index here); -EFAULT
+ *         when an invariant is broken; -ENOMEM.
  */
 int ctxalloc_dpdk_mempool_check(const struct rte_mempool* mp, char* why, size_t len);
 
