@@ -8,35 +8,43 @@
 //               the large flows' 16 KiB one, through rte_malloc)
 //   pmr         a std::pmr::monotonic_buffer_resource per flow (first buffer 1 KiB, on
 //               new/delete), its frees no-ops
-// The mix (seeded): 80% short flows (a 48 B key and a 96 B state at the start, then 2-6
-// packets each keeping a 40-200 B record until the flow ends), 18% long flows (key, state,
-// 50-400 packets of 64-512 B records in a rolling window of the last 8), 2% large flows
-// (as long ones, 100-1000 packets, plus a 16 KiB block at the start). A flow that ends is
-// replaced by a new one at once, so F flows are live throughout.
+// The mix (seeded; bench/flow_mix.h): 80% short flows, 18% long flows with a rolling
+// window of 8 records, 2% large flows (a 16 KiB block). A flow that ends is replaced by a
+// new one at once, so F flows are live throughout.
 // Figures per peer and F:
 //   open_close_ns  a flow opened (created, key and state asked) and closed, per flow: F
-//                  opened, then F closed
+//                  opened, then F closed, on fresh memory (the round's first touch of
+//                  its pages: open_close_faults counts them)
+//   open_close_warm_ns  the same again at once, on the memory the first pass left (the
+//                  growing peer's pool keeps its empty segments, set_spare_segments, as
+//                  an lcore keeps its flow memory; malloc keeps its freed chunks)
 //   packet_ns      one packet of a random live flow (its record asked, the window's
 //                  oldest freed, the flow closed and a new one opened when it ends)
 //   memory_ratio   bytes the peer holds for the live flows / bytes they asked, after the
 //                  packets (growing: bytes in chunks and large blocks handed out; malloc:
 //                  mallinfo2 uordblks + hblkhd; rte_malloc: heap_allocsz_bytes; rte_mempool:
 //                  objects in use x their element size, plus rte_malloc's; pmr: bytes the
-//                  resources took from new/delete plus the resources themselves)
+//                  resources took from new/delete plus the resources themselves);
+//                  growing also says where its held bytes go: usable bytes of live
+//                  blocks, their headers, the contexts, and held/asked per flow kind
+// Also minor page faults per flow opened+closed and per packet (getrusage).
 // Output: one JSON object on stdout. Environment: FLOWS (comma list, default
 // 1000,10000,100000,1000000), ROUNDS (default 3), PACKETS_PER_FLOW (default 4),
 // SEED (default 1), RTE_MALLOC_MAX_FLOWS (default 100000: rte_malloc is left out above it,
-// its free-list search making a round at 10^6 flows take minutes; said in the JSON).
+// its free-list search making a round at 10^6 flows take minutes; said in the JSON),
+// PEERS (comma list, default every peer), GROWING_FIRST_CHUNK / GROWING_MAX_CHUNK.
 #include <malloc.h>
 #include <rte_eal.h>
 #include <rte_malloc.h>
 #include <rte_mempool.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory_resource>
 #include <new>
 #include <random>
@@ -46,130 +54,69 @@
 #include "ctxalloc/switchable/context.h"
 #include "ctxalloc/switchable/thread_heap.h"
 #include "dpdk_mempool_workloads.h"
+#include "flow_mix.h"
 
 using namespace ctxalloc;
+using namespace flowmix;
 
 namespace {
 
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "flow_scale: %s\n", what);
-  std::exit(1);
-}
-
-constexpr unsigned kWindow = 8;
-constexpr std::size_t kKey = 48, kState = 96, kLargeBlock = 16384, kObject = 256;
-
-enum class Kind : std::uint8_t { short_flow, long_flow, large_flow };
-
-// One live flow: its peer handle, the blocks it keeps (key, state, large block, then the
-// records: all of them for a short flow, the last kWindow for the others).
-struct Flow {
-  void* handle = nullptr;
-  std::vector<std::pair<void*, std::uint32_t>> blocks;
-  std::uint32_t packets_left = 0, head = 0;  // head: the window's oldest record
-  std::size_t asked = 0;
-  Kind kind = Kind::short_flow;
-};
-
-struct Mix {
-  std::mt19937_64 rng;
-  explicit Mix(std::uint64_t seed) : rng(seed) {}
-  unsigned below(unsigned n) { return static_cast<unsigned>(rng() % n); }
-  unsigned between(unsigned lo, unsigned hi) { return lo + below(hi - lo + 1); }
-};
-
-template <class Peer>
-struct Driver {
-  Peer& peer;
-  std::size_t asked = 0;
-
-  void* take(Flow& f, std::size_t bytes) {
-    void* p = peer.allocate(f.handle, bytes);
-    if (p == nullptr) die("allocation refused");
-    static_cast<volatile char*>(p)[0] = 1;
-    f.asked += bytes;
-    asked += bytes;
-    return p;
-  }
-  void open(Flow& f, Mix& mix) {
-    const unsigned r = mix.below(100);
-    f.kind = r < 80 ? Kind::short_flow : r < 98 ? Kind::long_flow : Kind::large_flow;
-    f.packets_left = f.kind == Kind::short_flow  ? mix.between(2, 6)
-                     : f.kind == Kind::long_flow ? mix.between(50, 400)
-                                                 : mix.between(100, 1000);
-    f.head = 0;
-    f.asked = 0;
-    f.blocks.clear();
-    f.handle = peer.open();
-    f.blocks.emplace_back(take(f, kKey), kKey);
-    f.blocks.emplace_back(take(f, kState), kState);
-    if (f.kind == Kind::large_flow) f.blocks.emplace_back(take(f, kLargeBlock), kLargeBlock);
-  }
-  void close(Flow& f) {
-    peer.close(f.handle, f.blocks);
-    asked -= f.asked;
-    f.handle = nullptr;
-  }
-  void packet(Flow& f, Mix& mix) {
-    if (f.kind == Kind::short_flow) {
-      const unsigned s = mix.between(40, 200);
-      f.blocks.emplace_back(take(f, s), s);
-    } else {
-      const unsigned s = mix.between(64, 512);
-      const std::size_t fixed = f.kind == Kind::large_flow ? 3 : 2;
-      void* p = take(f, s);
-      if (f.blocks.size() < fixed + kWindow) {
-        f.blocks.emplace_back(p, s);
-      } else {
-        auto& old = f.blocks[fixed + f.head];
-        peer.free(f.handle, old.first, old.second);
-        f.asked -= old.second;
-        asked -= old.second;
-        old = {p, s};
-        f.head = (f.head + 1) % kWindow;
-      }
-    }
-    if (--f.packets_left == 0) {
-      close(f);
-      open(f, mix);
-    }
-  }
+struct Figures {
+  double open_close_ns = 0, packet_ns = 0, memory_ratio = 0;
+  double open_close_faults = 0, packet_faults = 0;            // minor page faults per flow / packet
+  double open_close_warm_ns = 0, open_close_warm_faults = 0;  // the same again, memory warm
+  std::uint64_t held = 0, asked = 0;
+  // growing only: where the held bytes go (usable bytes of live blocks, their 8-byte
+  // headers, the contexts' 64 bytes in their first chunks; the rest is free blocks,
+  // class rounding's excess is in the usable bytes, and chunk tails not yet used).
+  std::uint64_t usable = 0, headers = 0, contexts = 0;
+  std::uint64_t kind_held[3] = {}, kind_asked[3] = {}, kind_flows[3] = {};  // per Kind
 };
 
 // ---- the peers: open() a flow handle, allocate/free in it, close() it (every block it
 // keeps given), held() the bytes held now.
 
-struct GrowingPeer {
+// GROWING_FIRST_CHUNK / GROWING_MAX_CHUNK (bytes; default: GrowingOptions's) shape the
+// growing peer's contexts, to try other shapes on the same mix.
+GrowingOptions growing_options() {
+  GrowingOptions o;
+  if (const char* e = std::getenv("GROWING_FIRST_CHUNK"))
+    o.first_chunk = std::strtoull(e, nullptr, 10);
+  if (const char* e = std::getenv("GROWING_MAX_CHUNK")) o.max_chunk = std::strtoull(e, nullptr, 10);
+  if (o.invalid() != nullptr) die(o.invalid());
+  return o;
+}
+
+struct GrowingPeer : GrowingFlows {
   static constexpr const char* name = "growing";
-  FlowChunks& pool = current_thread_heap()->flow_chunks();
-  void* open() {
-    GrowingContext* g = GrowingContext::create(pool);
-    if (g == nullptr) die("growing context refused");
-    return g;
-  }
-  void* allocate(void* h, std::size_t n) {
-    return static_cast<GrowingContext*>(h)->allocate(Layout{n, 8}).ptr;
-  }
-  void free(void* h, void* p, std::size_t n) { static_cast<GrowingContext*>(h)->free(p, n); }
-  void close(void* h, const std::vector<std::pair<void*, std::uint32_t>>&) {
-    static_cast<GrowingContext*>(h)->release();
+  GrowingPeer() {
+    if (!pool.set_options(growing_options())) die("set_options refused");
+    pool.set_spare_segments(~0u);  // an lcore keeps its flow memory (finish() trims)
   }
   std::uint64_t held() const {
     const FlowChunks::Figures f = pool.figures();
     return f.chunk_bytes + f.large_bytes;
   }
-  void finish() { pool.trim(); }
+  void finish() {
+    pool.set_spare_segments(1);
+    pool.trim();
+  }
+  void breakdown(const std::vector<Flow>& fs, Figures& out) const {
+    for (const Flow& f : fs) {
+      const ContextStats st = static_cast<GrowingContext*>(f.handle)->stats();
+      out.usable += st.local.bytes_in_use;
+      out.headers += (st.local.allocations - st.spilled_live) * GrowingContext::kBlockHeader;
+      out.contexts += sizeof(ChunkHeader) + sizeof(GrowingContext);
+      const auto k = static_cast<unsigned>(f.kind);
+      out.kind_held[k] += static_cast<GrowingContext*>(f.handle)->held();
+      out.kind_asked[k] += f.asked;
+      ++out.kind_flows[k];
+    }
+  }
 };
 
-struct MallocPeer {
+struct MallocPeer : MallocFlows {
   static constexpr const char* name = "malloc";
-  void* open() { return nullptr; }
-  void* allocate(void*, std::size_t n) { return std::malloc(n); }
-  void free(void*, void* p, std::size_t) { std::free(p); }
-  void close(void*, const std::vector<std::pair<void*, std::uint32_t>>& blocks) {
-    for (auto& b : blocks)
-      std::free(b.first);
-  }
   std::uint64_t held() const {
     const struct mallinfo2 m = mallinfo2();
     return m.uordblks + m.hblkhd;
@@ -269,10 +216,11 @@ struct PmrPeer {
   void finish() {}
 };
 
-struct Figures {
-  double open_close_ns = 0, packet_ns = 0, memory_ratio = 0;
-  std::uint64_t held = 0, asked = 0;
-};
+std::uint64_t minor_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<std::uint64_t>(u.ru_minflt);
+}
 
 double ns_since(std::chrono::steady_clock::time_point t0, std::uint64_t ops) {
   const auto d = std::chrono::steady_clock::now() - t0;
@@ -284,14 +232,20 @@ Figures run(Peer& peer, std::size_t flows, std::uint64_t packets, std::uint64_t 
   Driver<Peer> d{peer};
   std::vector<Flow> fs(flows);
   Figures out;
-  {  // open and close: F opened, then F closed
+  // Open and close: F opened, then F closed; twice, the second time on the memory the
+  // first one left (warm: no first-touch page faults, as on a busy lcore).
+  for (int pass = 0; pass < 2; ++pass) {
     Mix mix(seed);
+    const std::uint64_t f0 = minor_faults();
     const auto t0 = std::chrono::steady_clock::now();
     for (Flow& f : fs)
       d.open(f, mix);
     for (Flow& f : fs)
       d.close(f);
-    out.open_close_ns = ns_since(t0, flows);
+    const double ns = ns_since(t0, flows);
+    const double faults = static_cast<double>(minor_faults() - f0) / static_cast<double>(flows);
+    (pass == 0 ? out.open_close_ns : out.open_close_warm_ns) = ns;
+    (pass == 0 ? out.open_close_faults : out.open_close_warm_faults) = faults;
   }
   Mix mix(seed + 1);
   for (Flow& f : fs)
@@ -299,13 +253,16 @@ Figures run(Peer& peer, std::size_t flows, std::uint64_t packets, std::uint64_t 
   std::vector<std::uint32_t> order(packets);
   for (auto& o : order)
     o = static_cast<std::uint32_t>(mix.below(static_cast<unsigned>(flows)));
+  const std::uint64_t f0 = minor_faults();
   const auto t0 = std::chrono::steady_clock::now();
   for (std::uint32_t i : order)
     d.packet(fs[i], mix);
   out.packet_ns = ns_since(t0, packets);
+  out.packet_faults = static_cast<double>(minor_faults() - f0) / static_cast<double>(packets);
   out.held = peer.held();
   out.asked = d.asked;
   out.memory_ratio = static_cast<double>(out.held) / static_cast<double>(out.asked);
+  if constexpr (requires { peer.breakdown(fs, out); }) peer.breakdown(fs, out);
   for (Flow& f : fs)
     d.close(f);
   peer.finish();
@@ -319,6 +276,14 @@ double median(std::vector<double> v) {
 }
 
 const char* kPeers[] = {"growing", "malloc", "rte_malloc", "rte_mempool", "pmr"};
+
+// PEERS (comma list of kPeers' names, default all): the peers run.
+bool peer_wanted(const char* name) {
+  const char* e = std::getenv("PEERS");
+  if (e == nullptr || *e == 0) return true;
+  const std::string list = std::string(",") + e + ",";
+  return list.find(std::string(",") + name + ",") != std::string::npos;
+}
 
 Figures run_peer(unsigned which, std::size_t flows, std::uint64_t packets, std::uint64_t seed) {
   switch (which) {
@@ -414,9 +379,11 @@ int main(int, char** argv) {
       for (unsigned k = 0; k < kCount; ++k) {  // alternating: each round starts one later
         const unsigned which = (k + r) % kCount;
         if (which == 2 && flows > rte_malloc_max) continue;
+        if (!peer_wanted(kPeers[which])) continue;
         all[which].push_back(run_peer(which, flows, packets, seed + r));
       }
     for (unsigned w = 0; w < kCount; ++w) {
+      if (!peer_wanted(kPeers[w])) continue;
       if (all[w].empty()) {
         std::printf(
             "%s\n  {\"flows\": %zu, \"peer\": \"%s\", \"skipped\": \"more flows than "
@@ -425,19 +392,42 @@ int main(int, char** argv) {
         first = false;
         continue;
       }
-      std::vector<double> oc, pk, mem;
+      std::vector<double> oc, pk, mem, ocf, pkf, ocw, ocwf;
       for (const Figures& f : all[w]) {
+        ocw.push_back(f.open_close_warm_ns);
+        ocwf.push_back(f.open_close_warm_faults);
         oc.push_back(f.open_close_ns);
         pk.push_back(f.packet_ns);
         mem.push_back(f.memory_ratio);
+        ocf.push_back(f.open_close_faults);
+        pkf.push_back(f.packet_faults);
       }
       std::printf(
           "%s\n  {\"flows\": %zu, \"peer\": \"%s\", \"packets\": %llu, "
           "\"open_close_ns\": %.2f, \"packet_ns\": %.2f, \"memory_ratio\": %.4f, "
-          "\"held_bytes\": %llu, \"asked_bytes\": %llu}",
+          "\"open_close_faults\": %.4f, \"packet_faults\": %.4f, "
+          "\"open_close_warm_ns\": %.2f, \"open_close_warm_faults\": %.4f, "
+          "\"held_bytes\": %llu, \"asked_bytes\": %llu",
           first ? "" : ",", flows, kPeers[w], static_cast<unsigned long long>(packets), median(oc),
-          median(pk), median(mem), static_cast<unsigned long long>(all[w].back().held),
+          median(pk), median(mem), median(ocf), median(pkf), median(ocw), median(ocwf),
+          static_cast<unsigned long long>(all[w].back().held),
           static_cast<unsigned long long>(all[w].back().asked));
+      const Figures& last = all[w].back();
+      if (last.usable != 0) {
+        std::printf(
+            ", \"held_usable_bytes\": %llu, \"held_header_bytes\": %llu, "
+            "\"held_context_bytes\": %llu",
+            static_cast<unsigned long long>(last.usable),
+            static_cast<unsigned long long>(last.headers),
+            static_cast<unsigned long long>(last.contexts));
+        const char* kinds[] = {"short", "long", "large"};
+        for (unsigned k = 0; k < 3; ++k)
+          std::printf(", \"%s_flows\": %llu, \"%s_held_bytes\": %llu, \"%s_asked_bytes\": %llu",
+                      kinds[k], static_cast<unsigned long long>(last.kind_flows[k]), kinds[k],
+                      static_cast<unsigned long long>(last.kind_held[k]), kinds[k],
+                      static_cast<unsigned long long>(last.kind_asked[k]));
+      }
+      std::printf("}");
       first = false;
     }
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ctxalloc/switchable/context.h"
+#include "ctxalloc/switchable/segment_source.h"
 #include "support/misuse_test_helpers.h"
 #include "support/reference_model.h"
 #include "support/test_scale.h"
@@ -103,6 +104,24 @@ TEST(GrowingContext, LargeRequestsAreSeparateBlocksFreedWithTheContext) {
   EXPECT_TRUE(g->check_invariants());
   g->release();  // takes big with it
   EXPECT_EQ(pool().figures().large_bytes, large_before);
+}
+
+TEST(GrowingContext, LargeBlocksDoNotMakeTheNextChunksLarger) {
+  Options opt(GrowingOptions{});  // 1 KiB first chunk, large blocks from 4 KiB
+  GrowingContext* g = make();
+  const Block big = g->allocate(Layout{16384, 8});
+  ASSERT_NE(big.ptr, nullptr);
+  const std::size_t with_large = g->held();
+  EXPECT_GE(with_large, 1024u + 16384u);
+  // Records until a second chunk is chained: it is sized from the 1 KiB of chunks held
+  // (about half of it), not from the 17 KiB the context holds with its large block.
+  while (g->chunk_count() == 1)
+    ASSERT_NE(g->allocate(Layout{300, 8}).ptr, nullptr);
+  EXPECT_LE(g->held() - with_large, 1024u);
+  EXPECT_TRUE(g->check_invariants()) << g->check_invariants().error();
+  deallocate(big.ptr);
+  EXPECT_TRUE(g->check_invariants()) << g->check_invariants().error();
+  g->release();
 }
 
 TEST(GrowingContext, FreedBlocksAreReusedSoARollingWindowRunsInConstantMemory) {
@@ -234,6 +253,100 @@ TEST(GrowingContext, ThePoolsContextLimitRefusesCounted) {
   GrowingContext* c = make();
   c->release();
   b->release();
+}
+
+// The inline create checks the limit and the peak with one compare (create_is_plain);
+// the counts stay exact across it and the slow path, also when the memory tools send
+// every create and release through the slow paths.
+void expect_exact_limit_and_peak() {
+  const std::uint64_t peak0 = pool().figures().peak_contexts;
+  const std::uint64_t made0 = pool().figures().contexts_made;
+  std::vector<GrowingContext*> gs;
+  for (std::uint64_t i = 0; i < peak0 + 5; ++i)
+    gs.push_back(make());
+  EXPECT_EQ(pool().figures().peak_contexts, peak0 + 5);
+  for (int i = 0; i < 3; ++i) {
+    gs.back()->release();
+    gs.pop_back();
+  }
+  for (int i = 0; i < 3; ++i)
+    gs.push_back(make());  // up to the peak: the inline path
+  EXPECT_EQ(pool().figures().peak_contexts, peak0 + 5);
+  gs.push_back(make());  // a new peak: the slow path
+  EXPECT_EQ(pool().figures().peak_contexts, peak0 + 6);
+  pool().set_context_limit(gs.size());
+  const std::uint64_t refused = refusals(Refusal::limit);
+  EXPECT_EQ(Context::create_growing(), nullptr);
+  EXPECT_EQ(refusals(Refusal::limit), refused + 1);
+  gs.back()->release();
+  gs.pop_back();
+  gs.push_back(make());  // at the limit again, below the peak
+  EXPECT_EQ(Context::create_growing(), nullptr);
+  EXPECT_EQ(refusals(Refusal::limit), refused + 2);
+  pool().set_context_limit(0);
+  EXPECT_EQ(pool().figures().contexts_live, gs.size());
+  EXPECT_EQ(pool().figures().contexts_made, made0 + peak0 + 5 + 3 + 1 + 1);
+  EXPECT_EQ(pool().figures().peak_contexts, peak0 + 6);
+  for (GrowingContext* g : gs) {
+    EXPECT_TRUE(g->check_invariants());
+    g->release();
+  }
+  EXPECT_TRUE(pool().check_invariants());
+}
+
+TEST(GrowingContext, LimitAndPeakAreExactOnTheInlineAndSlowCreate) {
+  Options opt(GrowingOptions{});
+  expect_exact_limit_and_peak();
+}
+
+TEST(GrowingContext, UnderTheMemoryToolsEveryCreateAndReleaseTakesTheSlowPath) {
+  detail::set_pool_slow_paths_for_testing(true);
+  {
+    Options opt(GrowingOptions{});  // the options are set (tools() read) with it on
+    EXPECT_TRUE(pool().tools());
+    GrowingContext* g = make();
+    void* p = g->allocate(Layout{32, 8}).ptr;
+    ASSERT_NE(p, nullptr);
+    deallocate(p);
+    g->release();
+    expect_exact_limit_and_peak();
+  }
+  detail::set_pool_slow_paths_for_testing(false);
+  EXPECT_TRUE(pool().set_options(GrowingOptions{}));
+  EXPECT_FALSE(pool().tools());
+}
+
+TEST(FlowChunks, EmptySegmentsAreKeptAsSparesUpToTheSetCountAndTrimGivesThemBack) {
+  Options opt(GrowingOptions{.first_chunk = 4096});
+  pool().trim();
+  // 4 KiB first chunks: a 4 MiB segment holds 1023 of them (page 0 keeps its record).
+  constexpr int kFlows = 3 * 1023;
+  const auto run = [](std::vector<GrowingContext*>& gs) {
+    for (auto*& g : gs)
+      g = make();
+    EXPECT_EQ(pool().figures().segments[0], 3u);
+    for (auto* g : gs)
+      g->release();
+  };
+  std::vector<GrowingContext*> gs(kFlows);
+  run(gs);
+  // The default: one spare kept, and the segment of the one empty page the size keeps.
+  EXPECT_LE(pool().figures().segments[0], 2u);
+  pool().set_spare_segments(8);
+  run(gs);
+  EXPECT_EQ(pool().figures().segments[0], 3u);  // all three kept, warm
+  EXPECT_TRUE(pool().check_invariants());
+  // Served from the spares: nothing more taken from the source.
+  const std::size_t out = pool().source(FlowChunks::Use::first)->bytes_out();
+  for (auto*& g : gs)
+    g = make();
+  EXPECT_EQ(pool().source(FlowChunks::Use::first)->bytes_out(), out);
+  for (auto* g : gs)
+    g->release();
+  pool().trim();
+  EXPECT_EQ(pool().figures().segments[0], 0u);
+  pool().set_spare_segments(1);
+  EXPECT_TRUE(pool().check_invariants());
 }
 
 TEST(GrowingContext, BlocksFreedOnAnotherThreadGoBackToTheOwner) {

@@ -75,6 +75,9 @@ bool FlowChunks::set_options(const GrowingOptions& o) noexcept {
   if (contexts_live_.get() != 0) return false;
   options_ = o;
   first_class_ = log2_floor(o.first_chunk) - kMinShift;
+  first_bytes_ = static_cast<std::uint32_t>(o.first_chunk);
+  tools_ = detail::pool_slow_paths();
+  set_fast_below();
   child_class_ = log2_floor(o.child_chunk) - kMinShift;
   max_class_ = log2_floor(o.max_chunk) - kMinShift;
   return true;
@@ -95,20 +98,6 @@ ChunkHeader* FlowChunks::carve(Page* pg) noexcept {
   std::byte* c = page_start(pg) + page_offset(pg) + (std::size_t{pg->carved} << pg->shift);
   ++pg->carved;
   detail::unpoison(c, kChunkHeader);  // the rest stays poisoned until its owner uses it
-  return reinterpret_cast<ChunkHeader*>(c);
-}
-
-ChunkHeader* FlowChunks::chunk_of(const void* p, const OwnerTag* tag) noexcept {
-  const auto a = reinterpret_cast<std::uintptr_t>(p);
-  const auto* s = reinterpret_cast<const Segment*>(tag);  // the tag is the record's first member
-  const unsigned i = static_cast<unsigned>((a >> kPageShift) & (kPages - 1));
-  const Page& pg = s->pages[i];
-  if (pg.shift == 0) return nullptr;
-  const std::uintptr_t first =
-      reinterpret_cast<std::uintptr_t>(s) + i * kPageBytes + (i == 0 ? kRecordBytes : 0);
-  if (a < first) return nullptr;
-  const std::uintptr_t c = a & ~((std::uintptr_t{1} << pg.shift) - 1);
-  if (((c - first) >> pg.shift) >= pg.carved) return nullptr;
   return reinterpret_cast<ChunkHeader*>(c);
 }
 
@@ -142,8 +131,8 @@ ChunkHeader* FlowChunks::obtain_slow(unsigned cls, Use use) noexcept {
 }
 
 void FlowChunks::after_release_slow(Page* pg) noexcept {
-  if (pg->live + 1 == pg->capacity && !pg->listed) list(pg);  // it was full
-  if (pg->live != 0) return;
+  if (pg->room == 1 && !pg->listed) list(pg);  // it was full
+  if (pg->room != pg->capacity) return;
   // Empty: keep it when it is its size's only page with room (the next obtain would take
   // a page again), else give it back to its segment.
   const unsigned use = static_cast<unsigned>(segment_of(pg)->use);
@@ -172,9 +161,9 @@ FlowChunks::Page* FlowChunks::new_page(unsigned cls, Use use) noexcept {
   Page* pg = &s->pages[i];
   pg->free = nullptr;
   pg->carved = 0;
-  pg->live = 0;
   pg->shift = static_cast<std::uint8_t>(shift);
   pg->capacity = static_cast<std::uint16_t>((kPageBytes - page_offset(pg)) >> shift);
+  pg->room = pg->capacity;
   list(pg);
   pages_in_use_.add(1);
   return pg;
@@ -185,7 +174,7 @@ void FlowChunks::clear_page(Page* pg) noexcept {
   detail::poison(page_start(pg) + page_offset(pg), kPageBytes - page_offset(pg));
   pg->shift = 0;
   pg->free = nullptr;
-  pg->carved = pg->capacity = pg->live = 0;
+  pg->carved = pg->capacity = pg->room = 0;
   pages_in_use_.sub(1);
   Segment* s = segment_of(pg);
   const bool was_full = s->unused_pages == 0;
@@ -200,9 +189,9 @@ void FlowChunks::free_page(Page* pg) noexcept {
   clear_page(pg);
   Segment* s = segment_of(pg);
   if (s->unused_pages != ~0ULL) return;
-  // Every page unused: keep one such segment per use as a spare, give back the rest.
+  // Every page unused: keep keep_spares_ such segments per use, give back the rest.
   const unsigned u = static_cast<unsigned>(s->use);
-  if (spare_segments_[u] >= 1) {
+  if (spare_segments_[u] >= keep_spares_) {
     free_segment(s);
   } else {
     ++spare_segments_[u];
@@ -293,7 +282,7 @@ void FlowChunks::trim() noexcept {
       // Empty pages kept as their size's only page with room go too.
       for (unsigned i = 0; i < kPages; ++i) {
         Page& pg = s->pages[i];
-        if (pg.shift != 0 && pg.live == 0) clear_page(&pg);
+        if (pg.shift != 0 && pg.out() == 0) clear_page(&pg);
       }
       if (s->unused_pages == ~0ULL) {
         if (was_spare) --spare_segments_[u];
@@ -319,7 +308,7 @@ FlowChunks::Figures FlowChunks::figures() const noexcept {
   for (unsigned u = 0; u < 2; ++u)
     for (const Segment* s = segments_[u]; s != nullptr; s = s->next)
       for (const Page& pg : s->pages)
-        if (pg.shift != 0) f.chunk_bytes += std::uint64_t{pg.live} << pg.shift;
+        if (pg.shift != 0) f.chunk_bytes += std::uint64_t{pg.out()} << pg.shift;
   f.large_blocks = large_blocks_.get();
   f.large_bytes = large_bytes_.get();
   f.spills_thread = spills_thread_.get();
@@ -364,9 +353,10 @@ CheckResult FlowChunks::check_invariants() const {
                            "flow_chunks: page ", i, " of segment ", s, " has chunk size 2^",
                            pg.shift);
         CTXALLOC_INVARIANT(pg.capacity == (kPageBytes - page_offset(&pg)) >> pg.shift &&
-                               pg.carved <= pg.capacity && pg.live <= pg.carved,
+                               pg.carved <= pg.capacity && pg.room <= pg.capacity &&
+                               pg.out() <= pg.carved,
                            "flow_chunks: page ", i, " of segment ", s, ": capacity ", pg.capacity,
-                           ", carved ", pg.carved, ", live ", pg.live);
+                           ", carved ", pg.carved, ", out ", pg.out());
         std::uint64_t free = 0;
         const std::byte* lo = page_start(&pg) + page_offset(&pg);
         const std::byte* hi = lo + (std::size_t{pg.carved} << pg.shift);
@@ -378,12 +368,12 @@ CheckResult FlowChunks::check_invariants() const {
                              "flow_chunks: free chunk ", c, " of page ", i, " of segment ", s,
                              " is not a released chunk of that page");
         }
-        CTXALLOC_INVARIANT(pg.live + free == pg.carved, "flow_chunks: page ", i, " of segment ", s,
-                           ": ", pg.live, " live + ", free, " free != ", pg.carved, " carved");
-        const bool room = pg.live < pg.capacity;
+        CTXALLOC_INVARIANT(pg.out() + free == pg.carved, "flow_chunks: page ", i, " of segment ", s,
+                           ": ", pg.out(), " out + ", free, " free != ", pg.carved, " carved");
+        const bool room = pg.room != 0;
         CTXALLOC_INVARIANT(room == (pg.listed != 0), "flow_chunks: page ", i, " of segment ", s,
                            room ? " has room but is not listed" : " is full but listed");
-        chunk_bytes += std::uint64_t{pg.live} << pg.shift;
+        chunk_bytes += std::uint64_t{pg.out()} << pg.shift;
       }
     }
     CTXALLOC_INVARIANT(n == segment_count_[u].get() && prev == last_[u], "flow_chunks: ", n,

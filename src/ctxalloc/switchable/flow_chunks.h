@@ -15,8 +15,9 @@
 // chunks and a carving index; the pages of a size with a free chunk are listed, so
 // obtain and release are a few loads and stores. A page whose chunks are all back goes
 // back to its segment (unless it is the size's only spare), where any size can take it;
-// a segment whose pages are all free goes back to its source (one spare is kept), so
-// memory moves between chunk sizes as the flows' needs change.
+// a segment whose pages are all free goes back to its source (one spare is kept, or as
+// many as set_spare_segments says), so memory moves between chunk sizes as the flows'
+// needs change.
 //
 // Two uses, each from its own source (a DPDK lcore reserves both at set-up, from its
 // flow memory): `first` chunks (every context's first chunk; sized to hold one per
@@ -104,11 +105,22 @@ class FlowChunks {
   /// At most `n` contexts live at once (0: no limit); refusals counted as Refusal::limit.
   void set_context_limit(std::uint64_t n) noexcept {
     context_limit_ = n == 0 ? ~std::uint64_t{0} : n;
+    set_fast_below();
   }
   std::uint64_t context_limit() const noexcept { return context_limit_; }
+  /// Segments whose pages are all free that the pool keeps, per use, rather than give
+  /// back to the source (default 1). More keeps the memory warm (no first-touch page
+  /// faults when the flows come back, on an mmap source); trim() gives them back.
+  void set_spare_segments(std::uint32_t n) noexcept { keep_spares_ = n; }
+  std::uint32_t spare_segments() const noexcept { return keep_spares_; }
 
   ThreadHeap* heap() const noexcept { return heap_; }
   SegmentSource* source(Use u) const noexcept { return sources_[static_cast<unsigned>(u)]; }
+  /// Bytes of a root context's first chunk (options().first_chunk).
+  std::size_t first_bytes() const noexcept { return first_bytes_; }
+  /// Whether contexts tell the memory tools about their memory in their slow paths only
+  /// (under valgrind's memcheck: detail::pool_slow_paths() when the options were set).
+  bool tools() const noexcept { return tools_; }
   /// The class (size index) of the options' chunk sizes.
   unsigned first_class() const noexcept { return first_class_; }
   unsigned child_class() const noexcept { return child_class_; }
@@ -129,7 +141,7 @@ class FlowChunks {
     } else {
       c = carve(pg);
     }
-    if (++pg->live == pg->capacity) [[unlikely]]
+    if (--pg->room == 0) [[unlikely]]
       unlist(pg);
     return c;
   }
@@ -140,7 +152,7 @@ class FlowChunks {
     c->owner = kReleasedOwner;
     c->next = pg->free;
     pg->free = c;
-    if (pg->live-- == pg->capacity || pg->live == 0) [[unlikely]]
+    if (pg->room++ == 0 || pg->room == pg->capacity) [[unlikely]]
       after_release_slow(pg);
   }
 
@@ -150,7 +162,19 @@ class FlowChunks {
   }
   /// The carved chunk holding p, where `tag` is p's segment tag (kind flow_chunk), or
   /// null when p lies in no carved chunk (the record, an unused page, past the carving).
-  static ChunkHeader* chunk_of(const void* p, const OwnerTag* tag) noexcept;
+  static ChunkHeader* chunk_of(const void* p, const OwnerTag* tag) noexcept {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    const auto* s = reinterpret_cast<const Segment*>(tag);  // the tag is the record's start
+    const unsigned i = static_cast<unsigned>((a >> kPageShift) & (kPages - 1));
+    const Page& pg = s->pages[i];
+    if (pg.shift == 0) return nullptr;
+    const std::uintptr_t first =
+        reinterpret_cast<std::uintptr_t>(s) + i * kPageBytes + (i == 0 ? kRecordBytes : 0);
+    if (a < first) return nullptr;
+    const std::uintptr_t c = a & ~((std::uintptr_t{1} << pg.shift) - 1);
+    if (((c - first) >> pg.shift) >= pg.carved) return nullptr;
+    return reinterpret_cast<ChunkHeader*>(c);
+  }
   /// The pool of a flow_chunk segment tag.
   static FlowChunks* of_tag(const OwnerTag* tag) noexcept {
     return static_cast<FlowChunks*>(tag->owner);
@@ -158,7 +182,11 @@ class FlowChunks {
 
   // ------------------------------------------------------------------ context counts
   /// Called by GrowingContext::create / release (kept here so that an lcore's figures
-  /// are one object's).
+  /// are one object's). The inline create takes a context while fewer are live than
+  /// min(context limit, peak so far) (0 under the memory tools): then it is neither
+  /// refused nor a new peak, so the limit and the peak cost one compare; otherwise it
+  /// takes the slow path, which asks admit_context() and calls new_peak().
+  bool create_is_plain() const noexcept { return contexts_live_.get() < fast_below_; }
   bool admit_context() noexcept {
     if (contexts_live_.get() >= context_limit_) [[unlikely]] {
       refuse(Refusal::limit);
@@ -169,8 +197,10 @@ class FlowChunks {
   void context_made() noexcept {
     contexts_made_.add(1);
     contexts_live_.add(1);
-    if (contexts_live_.get() > peak_contexts_.get()) [[unlikely]]
-      peak_contexts_.set(contexts_live_.get());
+  }
+  void new_peak() noexcept {
+    if (contexts_live_.get() > peak_contexts_.get()) peak_contexts_.set(contexts_live_.get());
+    set_fast_below();
   }
   void context_released() noexcept { contexts_live_.sub(1); }
   void refuse(Refusal r) noexcept { refusals_[static_cast<unsigned>(r)].add(1); }
@@ -213,9 +243,10 @@ class FlowChunks {
     Page* prev;
     std::uint16_t carved;    // chunks carved so far
     std::uint16_t capacity;  // chunks the page holds
-    std::uint16_t live;      // chunks out
+    std::uint16_t room;      // chunks it can still hand out (capacity - chunks out)
     std::uint8_t shift;      // log2 of the chunk size; 0 while the page is unused
     std::uint8_t listed;     // on its size's list
+    unsigned out() const noexcept { return capacity - room; }  // chunks handed out
   };
   static_assert(sizeof(Page) == 32);
 
@@ -241,6 +272,10 @@ class FlowChunks {
   static std::byte* page_start(const Page* pg) noexcept;
   static std::size_t page_offset(const Page* pg) noexcept;  // kRecordBytes for page 0
   ChunkHeader* carve(Page* pg) noexcept;
+  void set_fast_below() noexcept {
+    const std::uint64_t peak = peak_contexts_.get();
+    fast_below_ = tools_ ? 0 : peak < context_limit_ ? peak : context_limit_;
+  }
   void list(Page* pg) noexcept;
   void unlist(Page* pg) noexcept;
   [[gnu::noinline]] ChunkHeader* obtain_slow(unsigned cls, Use use) noexcept;
@@ -258,12 +293,16 @@ class FlowChunks {
   SegmentSource* sources_[2];
   GrowingOptions options_{};
   unsigned first_class_ = 2, child_class_ = 0, max_class_ = 6;
+  std::uint32_t first_bytes_ = 1024;
+  bool tools_ = false;
   std::uint64_t context_limit_ = ~std::uint64_t{0};
+  std::uint64_t fast_below_ = 0;   // create_is_plain() while fewer contexts are live
   Page* avail_[2][kClasses] = {};  // pages with room, per use and size
   // Segments held, per use: those with an unused page first, full ones after.
   Segment* segments_[2] = {};
   Segment* last_[2] = {};
   std::uint32_t spare_segments_[2] = {};  // held with every page unused
+  std::uint32_t keep_spares_ = 1;         // spare segments kept per use
 
   Counter contexts_made_, contexts_live_, peak_contexts_;
   Counter refusals_[static_cast<unsigned>(Refusal::kCount)];

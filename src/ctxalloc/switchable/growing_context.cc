@@ -21,20 +21,22 @@ std::size_t round8(std::size_t n) noexcept {
 
 // ------------------------------------------------------------------ classes
 
-std::size_t GrowingContext::class_top(unsigned cls) noexcept {
+// Inline here (the only file that uses them): the slow path asks them several times
+// per request.
+[[gnu::always_inline]] inline std::size_t GrowingContext::class_top(unsigned cls) noexcept {
   if (cls < 16) return std::size_t{cls + 1} * 8;
   const unsigned k = cls - 16;
   return (k & 1) == 0 ? std::size_t{3} << (6 + k / 2) : std::size_t{1} << (8 + k / 2);
 }
 
-unsigned GrowingContext::floor_class(std::size_t data) noexcept {
+[[gnu::always_inline]] inline unsigned GrowingContext::floor_class(std::size_t data) noexcept {
   if (data <= 128) return static_cast<unsigned>(data / 8) - 1;
   const unsigned lg = log2_floor(data);
   unsigned c = 15 + 2 * (lg - 7) + (data >= (std::size_t{3} << (lg - 1)) ? 1 : 0);
   return c < kClasses ? c : kClasses - 1;
 }
 
-unsigned GrowingContext::ceil_class(std::size_t n) noexcept {
+[[gnu::always_inline]] inline unsigned GrowingContext::ceil_class(std::size_t n) noexcept {
   const unsigned c = floor_class(n);
   return class_top(c) < n ? c + 1 : c;
 }
@@ -60,6 +62,18 @@ const GrowingContext* GrowingContext::root() const noexcept {
 GrowingContext* GrowingContext::create_failed(FlowChunks& pool) noexcept {
   pool.refuse(Refusal::memory);
   return nullptr;
+}
+
+GrowingContext* GrowingContext::create_slow(FlowChunks& pool) noexcept {
+  if (!pool.admit_context()) return nullptr;  // the limit: refused, counted
+  ChunkHeader* c = pool.obtain(pool.first_class(), FlowChunks::Use::first);
+  if (c == nullptr) return create_failed(pool);
+  detail::unpoison(c + 1, sizeof(GrowingContext));
+  auto* g = new (c + 1)
+      GrowingContext(&pool, c, pool.first_bytes(), pool.tools() ? std::uint8_t{kTools} : 0);
+  pool.context_made();
+  pool.new_peak();
+  return g;
 }
 
 GrowingContext* GrowingContext::create_child() noexcept {
@@ -172,8 +186,11 @@ void GrowingContext::close_chunk() noexcept {
 }
 
 bool GrowingContext::grow_chunks(std::size_t need) noexcept {
-  // About half of what the context holds, at least what `need` takes, at most max_chunk.
-  std::size_t want = std::size_t{1} << log2_floor(word_ < 512 ? 512 : word_);
+  // About half of what the context holds in chunks (its large blocks do not count: a
+  // flow with a 16 KiB block does not need 8 KiB chunks for its records), at least what
+  // `need` takes, at most max_chunk.
+  const std::size_t in_chunks = word_ - (ext_ != nullptr ? ext_->large_held : 0);
+  std::size_t want = std::size_t{1} << log2_floor(in_chunks < 512 ? 512 : in_chunks);
   want >>= 1;
   const std::size_t min = need + kH + kChunkHeaderBytes;
   while (want < min)
@@ -215,15 +232,13 @@ void GrowingContext::file_free(std::byte* p, std::size_t data) noexcept {
   detail::poison(p + sizeof(FreeBlock), data - sizeof(FreeBlock));
 }
 
-Block GrowingContext::take_free(std::size_t data, std::size_t align, bool larger) noexcept {
+Block GrowingContext::take_free(unsigned cls, std::size_t align, bool larger) noexcept {
   // No splitting and no merging (as AllocSet): a block keeps its size for life, so a
   // block freed is reused whole by a later request of its class and fragments cannot
   // pile up; a rolling window of state runs in the blocks it freed.
   Ext* e = ext_;
   if (e == nullptr || align > 8 || e->nonempty == 0) return Block{};
-  unsigned cls = ceil_class(data);
-  std::uint32_t avail = e->nonempty >> cls & 1 ? 1u << cls : 0;
-  if (larger) avail = e->nonempty & ~((1u << cls) - 1);
+  const std::uint32_t avail = larger ? e->nonempty & ~((1u << cls) - 1) : e->nonempty & (1u << cls);
   if (avail == 0) return Block{};
   cls = lowest_bit_index(avail);
   FreeBlock* f = e->heads[cls];
@@ -258,6 +273,7 @@ Block GrowingContext::large(Layout layout) noexcept {
     return Block{};
   }
   account(static_cast<std::ptrdiff_t>(b.size));
+  e->large_held += b.size;
   pool_->count_large(b.size);
   if (from != SpillFrom::own) pool_->count_spill(from == SpillFrom::global);
   return b;
@@ -279,12 +295,14 @@ Block GrowingContext::allocate_slow(Layout layout) noexcept {
   }
   // Up to 128 B the fast path's exact 8-byte steps; above, the class's top (at most a
   // third more), so that every freed block serves every later request of its class.
-  const std::size_t data = size <= kExactMax ? round8(size) : class_top(ceil_class(size));
+  const unsigned cls =
+      size <= kExactMax ? static_cast<unsigned>((size + 7) / 8) - 1 : ceil_class(size);
+  const std::size_t data = class_top(cls);  // up to 128 B: round8(size)
   // A freed block of the class first, then the current chunk, then a freed block of a
   // larger class (whole), then a new chunk.
-  if (Block b = take_free(data, align, false); b.ptr != nullptr) return b;
+  if (Block b = take_free(cls, align, false); b.ptr != nullptr) return b;
   if (Block b = bump(data, align); b.ptr != nullptr) return b;
-  if (Block b = take_free(data, align, true); b.ptr != nullptr) return b;
+  if (Block b = take_free(cls, align, true); b.ptr != nullptr) return b;
   if (grow_chunks(data + (align > 8 ? align : 0))) {
     if (Block b = bump(data, align); b.ptr != nullptr) return b;
   }
@@ -314,6 +332,7 @@ void GrowingContext::free_in_chunk(std::byte* p) noexcept {
 void GrowingContext::free_large(SpillHeader* h) noexcept {
   const std::size_t usable = unspill(heap(), h);
   pool_->uncount_large(usable);
+  ext_->large_held -= usable;
   uncharge(usable);
 }
 
@@ -344,13 +363,6 @@ void GrowingContext::free(void* p, std::size_t size) noexcept {
     return;
   }
   report_misuse(Misuse::foreign_pointer, "growing_context", "deallocate", p);
-}
-
-GrowingContext* GrowingContext::owner_of(const void* p, const OwnerTag* tag) noexcept {
-  ChunkHeader* c = FlowChunks::chunk_of(p, tag);
-  if (c == nullptr || c->owner == kReleasedOwner) return nullptr;
-  if (static_cast<const void*>(c + 1) > p) return nullptr;  // the chunk's header itself
-  return c->owner;
 }
 
 std::size_t GrowingContext::usable(const void* p) const noexcept {
@@ -600,11 +612,15 @@ CheckResult GrowingContext::check_invariants() const {
                            " is not a free block of this context of that class");
       }
     }
+    std::uint64_t large = 0;
     for (const SpillHeader* s = ext_->large.next; s != &ext_->large; s = s->next) {
       CTXALLOC_INVARIANT(s->magic == kSpillMagic && s->context == this && s->next->prev == s,
                          "growing_context ", this, ": large block ", s + 1, " badly linked");
-      held += usable(s + 1);
+      large += usable(s + 1);
     }
+    CTXALLOC_INVARIANT(large == ext_->large_held, "growing_context ", this, ": large blocks of ",
+                       large, " bytes, ", ext_->large_held, " counted");
+    held += large;
     std::uint32_t children = 0;
     std::uint64_t tree = 0;
     for (const GrowingContext* c = ext_->first_child; c != nullptr; c = c->links()->next) {

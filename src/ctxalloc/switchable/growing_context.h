@@ -55,13 +55,14 @@ class GrowingContext final : public Context {
   /// A root context in `pool` (the calling thread's heap's), or null: the pool's context
   /// limit (Refusal::limit) or no first chunk (Refusal::memory), both counted.
   static GrowingContext* create(FlowChunks& pool) noexcept {
-    if (!pool.admit_context()) [[unlikely]]
-      return nullptr;
+    // Below the limit, no new peak, no memory tools: the inline path; else create_slow.
+    if (!pool.create_is_plain()) [[unlikely]]
+      return create_slow(pool);
     ChunkHeader* c = pool.obtain(pool.first_class(), FlowChunks::Use::first);
     if (c == nullptr) [[unlikely]]
       return create_failed(pool);
-    detail::unpoison(c + 1, sizeof(GrowingContext));
-    auto* g = new (c + 1) GrowingContext(&pool, c, FlowChunks::class_bytes(pool.first_class()), 0);
+    detail::asan_unpoison(c + 1, sizeof(GrowingContext));
+    auto* g = new (c + 1) GrowingContext(&pool, c, pool.first_bytes(), 0);
     pool.context_made();
     return g;
   }
@@ -101,11 +102,14 @@ class GrowingContext final : public Context {
   void reset() noexcept;
   /// Releases the context, its children and all their memory. Owner thread.
   void release() noexcept {
-    // A flow that never grew: its first chunk back to the pool, nothing more (inline).
-    if (chunks_ == nullptr && ext_ == nullptr && flags_ == 0 && live()) [[likely]] {
+    // A flow that never grew: its first chunk back to the pool, nothing more (inline;
+    // under the memory tools flags_ has kTools, so that release_slow marks the memory).
+    const auto grown =
+        reinterpret_cast<std::uintptr_t>(chunks_) | reinterpret_cast<std::uintptr_t>(ext_);
+    if (grown == 0 && flags_ == 0 && live()) [[likely]] {
       FlowChunks* pool = pool_;
       ChunkHeader* first = first_chunk();
-      detail::poison(first + 1, FlowChunks::chunk_bytes(first) - sizeof(ChunkHeader));
+      detail::asan_poison(first + 1, FlowChunks::chunk_bytes(first) - sizeof(ChunkHeader));
       pool->context_released();
       pool->release(first);
       return;
@@ -115,7 +119,12 @@ class GrowingContext final : public Context {
 
   /// The context whose chunk holds p (p in a flow_chunk segment with that tag), or null
   /// when p lies in no live context's chunk.
-  static GrowingContext* owner_of(const void* p, const OwnerTag* tag) noexcept;
+  static GrowingContext* owner_of(const void* p, const OwnerTag* tag) noexcept {
+    ChunkHeader* c = FlowChunks::chunk_of(p, tag);
+    if (c == nullptr || c->owner == kReleasedOwner) return nullptr;
+    if (static_cast<const void*>(c + 1) > p) return nullptr;  // the chunk's header itself
+    return c->owner;
+  }
 
   FlowChunks* pool() const noexcept { return pool_; }
   ThreadHeap* heap() const noexcept { return pool_->heap(); }
@@ -161,7 +170,7 @@ class GrowingContext final : public Context {
         const_cast<std::byte*>(static_cast<const std::byte*>(p)) - kBlockHeader);
   }
 
-  enum : std::uint8_t { kChild = 1 };
+  enum : std::uint8_t { kChild = 1, kTools = 2 };  // kTools: made under the memory tools
   static constexpr unsigned kClasses = 32;
   struct FreeBlock {
     FreeBlock* next;
@@ -172,7 +181,8 @@ class GrowingContext final : public Context {
     std::uint32_t children;  // direct children live
     SpillHeader large;       // sentinel of the large and spilled blocks (circular)
     GrowingContext* first_child;
-    std::uint64_t tree_held;  // a root: bytes its descendants hold
+    std::uint64_t tree_held;   // a root: bytes its descendants hold
+    std::uint64_t large_held;  // bytes of this context's large blocks (in held())
     FreeBlock* heads[kClasses];
   };
   // After the object of a child context.
@@ -187,12 +197,12 @@ class GrowingContext final : public Context {
       : Context(ContextForm::growing), pool_(pool), chunks_(nullptr), ext_(nullptr) {
     flags_ = flags;
     word_ = static_cast<std::uint32_t>(first_bytes);
-    first->owner = this;
-    first->next = nullptr;
+    first->owner = this;  // first->next is not read while the context holds it
     cur_ = first_data() + kBlockHeader;
     end_ = reinterpret_cast<std::byte*>(first) + first_bytes + kBlockHeader;
   }
   [[gnu::cold]] static GrowingContext* create_failed(FlowChunks& pool) noexcept;
+  [[gnu::noinline]] static GrowingContext* create_slow(FlowChunks& pool) noexcept;
   void release_slow() noexcept;
   bool live() const noexcept { return first_chunk()->owner == this; }
   ~GrowingContext() = default;
@@ -220,8 +230,8 @@ class GrowingContext final : public Context {
   [[gnu::noinline]] Block allocate_slow(Layout layout) noexcept;
   Block bump(std::size_t data, std::size_t align) noexcept;  // in the current chunk, or null
   bool grow_chunks(std::size_t need) noexcept;
-  // A freed block of data's class, or (larger) of the smallest nonempty class above.
-  Block take_free(std::size_t data, std::size_t align, bool larger) noexcept;
+  // A freed block of class cls, or (larger) of the smallest nonempty class above.
+  Block take_free(unsigned cls, std::size_t align, bool larger) noexcept;
   /// Sizes up to this are served in exact 8-byte steps (the inline fast path).
   static constexpr std::size_t kExactMax = 128;
   void file_free(std::byte* p, std::size_t data) noexcept;
