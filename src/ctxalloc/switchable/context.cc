@@ -146,7 +146,7 @@ void Context::free_local(void* p, const OwnerTag* tag) noexcept {
         report_misuse(Misuse::released_context, "context", "deallocate", p);
         return;
       }
-      g->free(p, 0);
+      g->free_in_chunk(static_cast<std::byte*>(p));  // the chunk is known: no second lookup
       return;
     }
     default:

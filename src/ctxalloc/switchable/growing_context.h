@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <new>
 
+#include "ctxalloc/core/bits.h"
 #include "ctxalloc/core/layout.h"
 #include "ctxalloc/sources/detail/poison.h"
 #include "ctxalloc/switchable/context_base.h"
@@ -74,20 +75,15 @@ class GrowingContext final : public Context {
   /// the slow path (free lists, a new chunk, a large block, a fallback tier). Null when
   /// refused (counted per reason in the pool's figures).
   Block allocate(Layout layout) noexcept {
-    if (layout.align <= 8 && layout.size - 1 < kExactMax) [[likely]] {
-      const std::size_t data = (layout.size + 7) & ~std::size_t{7};
-      std::byte* p = cur_;
-      std::byte* next = p + data + kBlockHeader;
-      if (next <= end_) [[likely]] {
-        cur_ = next;
-        detail::asan_unpoison(p - kBlockHeader, data + kBlockHeader);
-        *reinterpret_cast<std::uint64_t*>(p - kBlockHeader) = header(kLive, data >> 3);
-        return Block{p, data};
-      }
-    }
+    // Any size below large_block, aligned to 8 or 16 (ctxalloc::allocate's default is
+    // 16): its class's size (exact 8-byte steps up to 128 B), bumped when it fits, after
+    // an 8-byte fill when the bump pointer is 8 past 16 and the request wants 16.
+    if (layout.align <= 16 && layout.size - 1 < kExactMax) [[likely]]
+      return bump_inline((layout.size + 7) & ~std::size_t{7}, layout);
+    if (layout.align <= 16 && layout.size < pool_->options().large_block) [[likely]]
+      return bump_inline(class_data(layout.size), layout);
     return allocate_slow(layout);
   }
-
   /// Frees a block of this context (p in one of its chunks, or one of its large or
   /// spilled blocks); `size` is the size asked for, or 0 when not known. Owner thread.
   void free(void* p, std::size_t size) noexcept;
@@ -228,6 +224,31 @@ class GrowingContext final : public Context {
   const GrowingContext* root() const noexcept;
 
   [[gnu::noinline]] Block allocate_slow(Layout layout) noexcept;
+  // The data bytes of a request of n > 128 B (below large_block): its class's top.
+  static std::size_t class_data(std::size_t n) noexcept {
+    // 2^lg < n <= 2^(lg+1): the top is 3 * 2^(lg-1) when n fits it, else 2^(lg+1).
+    const unsigned lg = log2_floor(n - 1);
+    const std::size_t half = std::size_t{3} << (lg - 1);
+    return n <= half ? half : std::size_t{2} << lg;
+  }
+  [[gnu::always_inline]] Block bump_inline(std::size_t data, Layout layout) noexcept {
+    std::byte* p = cur_;
+    // Blocks start 8-aligned; 16 wants the next 16 (an 8-byte fill before the header).
+    const std::size_t pad =
+        layout.align > 8 ? static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) & 8) : 0;
+    std::byte* next = p + pad + data + kBlockHeader;
+    if (next > end_) [[unlikely]]
+      return allocate_slow(layout);
+    if (pad != 0) {
+      detail::asan_unpoison(p - kBlockHeader, kBlockHeader);
+      *reinterpret_cast<std::uint64_t*>(p - kBlockHeader) = header(kFill, 0);
+      p += pad;
+    }
+    cur_ = next;
+    detail::asan_unpoison(p - kBlockHeader, data + kBlockHeader);
+    *reinterpret_cast<std::uint64_t*>(p - kBlockHeader) = header(kLive, data >> 3);
+    return Block{p, data};
+  }
   Block bump(std::size_t data, std::size_t align) noexcept;  // in the current chunk, or null
   bool grow_chunks(std::size_t need) noexcept;
   // A freed block of class cls, or (larger) of the smallest nonempty class above.
