@@ -86,7 +86,19 @@ class GrowingContext final : public Context {
   }
   /// Frees a block of this context (p in one of its chunks, or one of its large or
   /// spilled blocks); `size` is the size asked for, or 0 when not known. Owner thread.
-  void free(void* p, std::size_t size) noexcept;
+  void free(void* p, std::size_t size) noexcept {
+    (void)size;  // the header has it
+    // A block of the current chunk (below the bump pointer, past the chunk's headers):
+    // no segment lookup; free_in_chunk checks its header. Else the lookup finds its owner.
+    auto* b = static_cast<std::byte*>(p);
+    const std::byte* start =
+        chunks_ != nullptr ? reinterpret_cast<std::byte*>(chunks_ + 1) : first_data();
+    if (b < cur_ && b >= start + kBlockHeader) [[likely]] {
+      free_in_chunk(b);
+      return;
+    }
+    free_elsewhere(p);
+  }
   /// Resizes a block of this context: in place when it is the most recent block of the
   /// current chunk (growing into the chunk), or always when shrinking; else (Move::allowed)
   /// a new block, a copy, and the old one freed. Null on failure, p then intact.
@@ -224,6 +236,7 @@ class GrowingContext final : public Context {
   const GrowingContext* root() const noexcept;
 
   [[gnu::noinline]] Block allocate_slow(Layout layout) noexcept;
+  void free_elsewhere(void* p) noexcept;  // free() of a block not in the current chunk
   // The data bytes of a request of n > 128 B (below large_block): its class's top.
   static std::size_t class_data(std::size_t n) noexcept {
     // 2^lg < n <= 2^(lg+1): the top is 3 * 2^(lg-1) when n fits it, else 2^(lg+1).
@@ -285,7 +298,29 @@ class GrowingContext final : public Context {
   static unsigned floor_class(std::size_t data) noexcept;
   static unsigned ceil_class(std::size_t n) noexcept;
   static std::size_t class_top(unsigned cls) noexcept;
-  void free_in_chunk(std::byte* p) noexcept;  // p's header is at p - 8, in a chunk
+  // p's header is at p - 8, in a chunk: when no tool poisons memory, a live block's
+  // header (and that p is below the bump pointer) is checked inline, the most recent block goes
+  // back to the bump, any other to its free list; else (the tools: the slow path checks the
+  // header's shadow and marks the block) or a header that is not a live block's (misuse, reported)
+  // the slow path.
+  void free_in_chunk(std::byte* p) noexcept {
+    if (!detail::poisoning_active()) [[likely]] {
+      const std::uint64_t h = header_at(p);
+      if ((h & ~kUnitsMask) == header(kLive, 0) && !past_bump(p)) [[likely]] {
+        if (in_current_tail(p, data_of(h))) {
+          cur_ = p;
+        } else {
+          file_free(p, data_of(h));
+        }
+        return;
+      }
+    }
+    free_in_chunk_slow(p);
+  }
+  void free_in_chunk_slow(std::byte* p) noexcept;
+  // p at or past the bump pointer in the current chunk: no live block (the newest one
+  // freed in place keeps its header: a second free of it is caught here).
+  bool past_bump(const std::byte* p) const noexcept { return p >= cur_ && p < end_; }
   bool in_current_tail(const std::byte* p, std::size_t data) const noexcept {
     return p + data + kBlockHeader == cur_;
   }
