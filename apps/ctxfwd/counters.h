@@ -34,6 +34,7 @@ struct alignas(64) LcoreCounters {
   ctxalloc::Counter flows_ended;    ///< by FIN or RST
   ctxalloc::Counter flows_expired;  ///< by the idle timeout
   ctxalloc::Counter flows_failed;   ///< ended because their memory was refused
+  ctxalloc::Counter refusals_kept;  ///< --on-flow-refusal keep: packets refused, flow kept
   ctxalloc::Counter flows_live;
   ctxalloc::Counter flows_released_at_stop;
   ctxalloc::Counter records_sent;  ///< --pipeline: records handed to the tx lcore

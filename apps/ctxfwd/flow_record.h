@@ -29,20 +29,23 @@ struct FlowRecord {
   explicit FlowRecord(std::pmr::memory_resource* r) : samples(r), first_payload(r) {}
 
   /// The per-packet work. The first packet also copies its payload's first 64 bytes.
-  /// May throw std::bad_alloc; the record is then only fit to be dropped (ctxfwd ends
-  /// the flow), its memory is still the flow's.
+  /// May throw std::bad_alloc. A later packet's work is all or nothing: the record is
+  /// then as it was (ctxfwd --on-flow-refusal keep goes on with it). A first packet's
+  /// record is only fit to be dropped (ctxfwd ends the flow); its memory is the flow's.
   void on_packet(std::uint32_t bytes, std::uint64_t tsc, std::span<const std::byte> payload,
                  bool first) {
     if (first) {
       const std::size_t n = std::min(payload.size(), kPayloadCopyBytes);
       first_payload.assign(reinterpret_cast<const char*>(payload.data()), n);
     }
-    // The count is kept here: a deque's size() is computed from four iterators.
+    // All or nothing (ctxfwd may keep a flow whose packet was refused): the push, the only
+    // step that allocates, comes first. The count is kept here: a deque's size() is
+    // computed from four iterators.
+    samples.push_back(PacketSample{tsc, bytes});
     if (count == kMaxSamples)
       samples.pop_front();
     else
       ++count;
-    samples.push_back(PacketSample{tsc, bytes});
   }
 
   std::pmr::deque<PacketSample> samples;

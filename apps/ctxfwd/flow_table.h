@@ -82,6 +82,9 @@ class FlowTable {
     std::uint32_t max_flows = 0;
     std::uint64_t idle_cycles = 0;   ///< TSC cycles; 0: flows never expire
     std::uint64_t sweep_cycles = 0;  ///< how often expire() is called (the drain tick)
+    /// A later packet's refused work keeps the flow (as it was) and forwards the packet;
+    /// false: the flow ends and the packet drops. A first packet's always ends it.
+    bool keep_refused = false;
   };
 
   /// Burst lookups at most this many keys at once.
@@ -189,7 +192,11 @@ class FlowTable {
       e = start_flow(r.key, sig);
       if (e == nullptr) return FlowVerdict::table_full;
     }
-    if (e->ctx == nullptr || !work(*e, r, frame, len, now, first)) return fail(*e);
+    if (e->ctx == nullptr) return fail(*e);
+    if (!work(*e, r, frame, len, now, first)) {
+      if (first || !cfg_.keep_refused) return fail(*e);
+      counters_->refusals_kept.add(1);  // the record is as it was (on_packet is all or nothing)
+    }
     if (first) counters_->flows_created.add(1);
     e->last_tsc = now;
     if (r.ends_flow()) {

@@ -60,6 +60,7 @@ constexpr std::string_view kValued[] = {
     "--max-flows",
     "--idle-timeout-ms",
     "--flow-context-bytes",
+    "--on-flow-refusal",
     "--max-packets",
     "--mbufs",
     "--ring-size",
@@ -141,6 +142,16 @@ std::string apply_valued(const Arg& a, AppOptions& o) {
   if (n == "--flow-context-bytes") {
     if (auto e = parse_u32_in(n, v, 1, 1u << 30, u); !e.empty()) return e;
     o.flow_context_bytes = u;
+    return {};
+  }
+  if (n == "--on-flow-refusal") {
+    if (v == "end") {
+      o.keep_refused_flows = false;
+    } else if (v == "keep") {
+      o.keep_refused_flows = true;
+    } else {
+      return bad_value(n, v, "end or keep");
+    }
     return {};
   }
   if (n == "--max-packets") {
@@ -286,9 +297,14 @@ std::string usage_text() {
          "  --stats-json FILE        final summary as JSON\n"
          "  --flow-alloc KIND        ctxalloc | rte_malloc | malloc (default ctxalloc)\n"
          "  --pipeline               rx lcores hand packets to tx lcores over rte_rings\n"
-         "  --max-flows N            flow table size per lcore (default 16384)\n"
+         "  --max-flows N            concurrent flows of the process, split evenly over\n"
+         "                           the flow lcores (default: the config's max_flows)\n"
          "  --idle-timeout-ms MS     a flow idle this long ends (default 10000; 0: never)\n"
-         "  --flow-context-bytes N   memory budget of one flow (default 4096)\n"
+         "  --flow-context-bytes N   memory budget of one flow (default: the config's\n"
+         "                           flow bound; ctxalloc takes only that value)\n"
+         "  --on-flow-refusal WHAT   a flow's memory refused for a packet: end (default:\n"
+         "                           the flow ends, the packet drops) or keep (the flow\n"
+         "                           stays as it was, the packet is forwarded; counted)\n"
          "  --max-packets N          stop after N packets received (all ports)\n"
          "  --mbufs N                mbufs per socket's pool (default: computed)\n"
          "  --ring-size N            --pipeline ring size, power of two (default 1024)\n"

@@ -58,6 +58,9 @@ struct AppOptions {
   std::optional<std::uint32_t> max_flows;              ///< --max-flows, per process
   std::optional<std::uint32_t> idle_timeout_ms;        ///< --idle-timeout-ms
   std::optional<std::uint32_t> flow_context_bytes;     ///< --flow-context-bytes
+  /// --on-flow-refusal keep: a packet whose work the flow's memory refuses is forwarded
+  /// and the flow kept as it was (counted); end (default): the flow ends, the packet drops.
+  bool keep_refused_flows = false;
   std::uint64_t max_packets = 0;  ///< --max-packets: stop after this many rx (0: no limit)
   std::uint32_t mbufs = 0;        ///< --mbufs: mbuf pool size per socket (0: computed)
   std::uint32_t ring_size = kDefaultRingSize;  ///< --ring-size (pipeline), a power of two

@@ -178,6 +178,7 @@ Totals totals(const App& app) {
     t.flows_ended += c.flows_ended.get();
     t.flows_expired += c.flows_expired.get();
     t.flows_failed += c.flows_failed.get();
+    t.refusals_kept += c.refusals_kept.get();
     t.flows_live += c.flows_live.get();
     t.flows_live_at_stop += st->flows_live_at_stop;
     t.flows_released_at_stop += c.flows_released_at_stop.get();
@@ -339,6 +340,7 @@ std::string summary_json(const App& app) {
   w.value("flows_ended", t.flows_ended);
   w.value("flows_expired", t.flows_expired);
   w.value("flows_failed", t.flows_failed);
+  w.value("refusals_kept", t.refusals_kept);
   w.value("flows_live", t.flows_live_at_stop);
   w.value("flows_released_at_stop", t.flows_released_at_stop);
   w.value("alloc_fallbacks", t.fallbacks);

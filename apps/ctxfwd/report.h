@@ -18,7 +18,8 @@ struct Totals {
   std::uint64_t rx = 0, tx = 0, passthrough = 0, dropped = 0, malformed = 0;
   std::array<std::uint64_t, kDropReasons> dropped_by{};
   std::array<std::uint64_t, kMalformedCount> malformed_by{};
-  std::uint64_t flows_created = 0, flows_ended = 0, flows_expired = 0, flows_failed = 0;
+  std::uint64_t flows_created = 0, flows_ended = 0, flows_expired = 0, flows_failed = 0,
+                refusals_kept = 0;
   std::uint64_t flows_live = 0, flows_live_at_stop = 0, flows_released_at_stop = 0;
   std::uint64_t fallbacks = 0, failures = 0, misuses = 0, cross_lcore_frees = 0, records = 0;
   std::uint64_t bytes_in_use = 0, bytes_in_use_start = 0;

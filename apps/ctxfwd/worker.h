@@ -203,6 +203,7 @@ class Worker {
     tc.max_flows = ac.max_flows;
     tc.idle_cycles = app_.opts.resolved_idle_timeout_ms() * (app_.tsc_hz / 1000);
     tc.sweep_cycles = drain_cycles();
+    tc.keep_refused = app_.opts.keep_refused_flows;
     return table_.init(tc, alloc_, c_);
   }
 

@@ -414,6 +414,54 @@ TEST_F(Ctxfwd, MaxFlowsOptionBeyondCapacityRefusesToStart) {
       << r.proc.output;
 }
 
+// A flow's budget refuses a packet's work (10 UDP flows of 200 packets; a 1 KiB budget holds
+// the record's first deque node of 32 samples, not a second): with --on-flow-refusal end
+// (the default) the flow ends, the packet drops and the next packet starts the flow
+// again; with keep the flow stays as it was, every packet is forwarded and the refusals
+// are counted.
+TEST_F(Ctxfwd, OnFlowRefusalEndsOrKeepsTheFlowAsConfigured) {
+  const Input in =
+      generate("long", {"--profile", "default", "--flows", "10", "--packets", "2000", "--tcp-share",
+                        "0", "--malformed-share", "0", "--passthrough-share", "0", "--concurrency",
+                        "10", "--seed", "3"});
+  ASSERT_EQ(in.frames.size(), 2000u);
+  const std::string cfg = dir_ / "small-budget.ini";
+  std::ofstream(cfg) << "[ctxalloc]\nhugepages = prefer\nfallback = context -> thread -> global\n"
+                        "[socket.0]\nlcores = 0-1\nhugepage_size = 2M\nhugepages = 112\n"
+                        "global_heap = 32M\n[lcore.default]\nthread_allocator = tree\n"
+                        "thread_size = 12M\n[flows]\nkind = growing\nfirst_chunk = 1K\n"
+                        "max_chunk = 16K\nlarge_block = 4K\nbudget = 1K\nspill = global\n"
+                        "growth_size = 16M\nmax_flows = 1000\nidle_timeout = 10s\n";
+  const AppRun end = forward_pcap(in, {"--config", cfg, "--flow-alloc", "ctxalloc"});
+  ASSERT_EQ(end.proc.status, 0) << end.proc.output;
+  const json_t* e = end.stats.get();
+  EXPECT_GT(json_u64(e, {"flows_failed"}), 0u);
+  EXPECT_EQ(json_u64(e, {"flows_created"}), 10 + json_u64(e, {"flows_failed"}));
+  EXPECT_EQ(json_u64(e, {"dropped_by_reason", "flow_alloc_failed"}), json_u64(e, {"flows_failed"}));
+  EXPECT_EQ(json_u64(e, {"tx_packets"}), 2000 - json_u64(e, {"flows_failed"}));
+  EXPECT_EQ(json_u64(e, {"refusals_kept"}), 0u);
+  expect_memory_returned(end);
+
+  const AppRun keep =
+      forward_pcap(in, {"--config", cfg, "--flow-alloc", "ctxalloc", "--on-flow-refusal", "keep"});
+  ASSERT_EQ(keep.proc.status, 0) << keep.proc.output;
+  const json_t* k = keep.stats.get();
+  expect_forwarded(keep, keep.out, valid_frames(in), true);
+  EXPECT_EQ(json_u64(k, {"tx_packets"}), 2000u);
+  EXPECT_EQ(json_u64(k, {"flows_created"}), 10u) << "each flow once";
+  EXPECT_EQ(json_u64(k, {"flows_failed"}), 0u);
+  EXPECT_EQ(json_u64(k, {"dropped_by_reason", "flow_alloc_failed"}), 0u);
+  // A flow's first packets fit its first node (up to 32 samples); the rest are refused by
+  // the budget (never the first packet's, which would end the flow).
+  EXPECT_GT(json_u64(k, {"refusals_kept"}), 10u * 100);
+  EXPECT_LE(json_u64(k, {"refusals_kept"}), 10u * 199);
+  expect_memory_returned(keep);
+
+  const AppRun bad = run({"-l", "0,1"}, {"--on-flow-refusal", "drop"});
+  EXPECT_EQ(bad.proc.status, 2) << bad.proc.output;
+  EXPECT_NE(bad.proc.output.find("--on-flow-refusal"), std::string::npos) << bad.proc.output;
+}
+
 // Issue 16's done-when: 50,000 interleaved flows of 4 packets (all live at once at the
 // peak), the default configuration: --flow-alloc ctxalloc forwards every valid packet
 // with no allocation failure, and its flow memory (the first-chunk and growth segments
