@@ -7,8 +7,9 @@
 //    pool's page and a few stores (bench/flow_contexts has the instruction counts);
 //  - blocks are bumped from the current chunk, each after an 8-byte header that holds its
 //    size and state, so that a free without a size (free(p)) needs no search; a request
-//    of up to 128 B (8-byte steps) that fits is the inline fast path (no counter: the
-//    chunks are the accounting); larger ones are rounded to their class's top;
+//    below large_block aligned to 8 or 16 that fits is the inline fast path (no counter:
+//    the chunks are the accounting), in 8-byte steps up to 128 B, above rounded to its
+//    class's top; a free in the current chunk needs no segment lookup;
 //  - when the chunk is full it chains another from the pool, about half the size of what
 //    it holds already (so its chunks sum to ~1.4x per step, and at most ~1.4x what it
 //    uses), up to max_chunk; the old chunk's tail becomes a free block;
