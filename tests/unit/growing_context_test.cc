@@ -187,6 +187,14 @@ TEST(GrowingContext, DefaultAlignmentRequestsAreAlignedAndReuseFreedBlocks) {
   for (void* p : window)
     deallocate(p);
   EXPECT_EQ(g->live_blocks(), 0u);
+  // Size 0 at either alignment: a small block (the slow path), not a wrapped class.
+  for (std::size_t align : {std::size_t{8}, std::size_t{16}}) {
+    const Block z = g->allocate(Layout{0, align});
+    ASSERT_NE(z.ptr, nullptr);
+    EXPECT_LE(z.size, 16u);
+    EXPECT_TRUE(is_aligned(z.ptr, align));
+    g->free(z.ptr, 0);
+  }
   EXPECT_TRUE(g->check_invariants());
   c->release_all();
 }

@@ -81,7 +81,8 @@ class GrowingContext final : public Context {
     // an 8-byte fill when the bump pointer is 8 past 16 and the request wants 16.
     if (layout.align <= 16 && layout.size - 1 < kExactMax) [[likely]]
       return bump_inline((layout.size + 7) & ~std::size_t{7}, layout);
-    if (layout.align <= 16 && layout.size < pool_->options().large_block) [[likely]]
+    // 128 < size < large_block (size 0 wraps: the slow path).
+    if (layout.align <= 16 && layout.size - 1 < pool_->options().large_block - 1) [[likely]]
       return bump_inline(class_data(layout.size), layout);
     return allocate_slow(layout);
   }
