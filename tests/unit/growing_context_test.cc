@@ -150,6 +150,55 @@ TEST(GrowingContext, FreedBlocksAreReusedSoARollingWindowRunsInConstantMemory) {
   g->release();
 }
 
+TEST(GrowingContext, DefaultAlignmentRequestsAreAlignedAndReuseFreedBlocks) {
+  // allocate()'s default alignment (16) through the current context, sizes on both
+  // sides of 128 B: every block 16-aligned, a rolling window in constant memory.
+  Options opt(GrowingOptions{.first_chunk = 1024, .max_chunk = 16384});
+  Context* c = Context::create_growing();
+  ASSERT_NE(c, nullptr);
+  GrowingContext* g = &c->as_growing();
+  std::mt19937_64 rng(11);
+  std::vector<void*> window;
+  std::size_t held_after_warmup = 0;
+  {
+    ContextScope s(*c);
+    for (int i = 0; i < 20000; ++i) {
+      const std::size_t n = 1 + rng() % 1000;
+      void* p = allocate(n);
+      ASSERT_NE(p, nullptr);
+      ASSERT_TRUE(is_aligned(p, kDefaultAlign)) << p << " for " << n;
+      ASSERT_GE(usable_size(p), n);
+      std::memset(p, 0x3c, n);
+      window.push_back(p);
+      if (window.size() > 24) {
+        const std::size_t k = rng() % window.size();  // not only the oldest
+        deallocate(window[k]);
+        window.erase(window.begin() + static_cast<std::ptrdiff_t>(k));
+      }
+      if (i == 2000) held_after_warmup = g->held();
+      if (i % 997 == 0) {
+        ASSERT_TRUE(g->check_invariants());
+      }
+    }
+  }
+  EXPECT_TRUE(g->check_invariants());
+  EXPECT_LE(g->held(), held_after_warmup + 16384) << "grew from " << held_after_warmup;
+  EXPECT_LE(g->held(), 64u << 10);
+  for (void* p : window)
+    deallocate(p);
+  EXPECT_EQ(g->live_blocks(), 0u);
+  // Size 0 at either alignment: a small block (the slow path), not a wrapped class.
+  for (std::size_t align : {std::size_t{8}, std::size_t{16}}) {
+    const Block z = g->allocate(Layout{0, align});
+    ASSERT_NE(z.ptr, nullptr);
+    EXPECT_LE(z.size, 16u);
+    EXPECT_TRUE(is_aligned(z.ptr, align));
+    g->free(z.ptr, 0);
+  }
+  EXPECT_TRUE(g->check_invariants());
+  c->release_all();
+}
+
 TEST(GrowingContext, TheMostRecentBlockIsFreedInPlaceAndGrowsInPlace) {
   Options opt(GrowingOptions{});
   GrowingContext* g = make();
@@ -396,6 +445,29 @@ TEST(GrowingContextMisuse, DoubleFreeAndFreeAfterReleaseAreReported) {
         (void)g->allocate(Layout{32, 8});  // p is not the newest: it goes to a free list
         deallocate(p);
         deallocate(p);
+        g->release_all();
+      },
+      "double free in growing_context.deallocate");
+  // The newest block, freed in place (back to the bump), then again: by address and
+  // through the context.
+  testing::expect_misuse(
+      [] {
+        GrowingContext* g = make();
+        (void)g->allocate(Layout{32, 8});
+        void* p = g->allocate(Layout{200, 16}).ptr;
+        deallocate(p);
+        deallocate(p);
+        EXPECT_TRUE(g->check_invariants());
+        g->release_all();
+      },
+      "double free in growing_context.deallocate");
+  testing::expect_misuse(
+      [] {
+        GrowingContext* g = make();
+        void* p = g->allocate(Layout{48, 8}).ptr;
+        g->free(p, 48);
+        g->free(p, 48);
+        EXPECT_TRUE(g->check_invariants());
         g->release_all();
       },
       "double free in growing_context.deallocate");

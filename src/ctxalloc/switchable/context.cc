@@ -146,7 +146,7 @@ void Context::free_local(void* p, const OwnerTag* tag) noexcept {
         report_misuse(Misuse::released_context, "context", "deallocate", p);
         return;
       }
-      g->free(p, 0);
+      g->free_in_chunk(static_cast<std::byte*>(p));  // the chunk is known: no second lookup
       return;
     }
     default:
@@ -156,6 +156,16 @@ void Context::free_local(void* p, const OwnerTag* tag) noexcept {
 }
 
 void Context::free_owned(void* p, const OwnerTag* tag) noexcept {
+  if (tag->kind == OwnerKind::flow_chunk && FlowChunks::of_tag(tag)->heap() == detail::t_state.heap)
+      [[likely]] {
+    GrowingContext* g = GrowingContext::owner_of(p, tag);  // a flow's block, this thread's
+    if (g == nullptr) [[unlikely]] {
+      report_misuse(Misuse::released_context, "context", "deallocate", p);
+      return;
+    }
+    g->free_in_chunk(static_cast<std::byte*>(p));
+    return;
+  }
   ThreadHeap* owner;
   if (tag->kind == OwnerKind::context_arena) {
     const auto* arena = static_cast<const ContextArena*>(tag->owner);

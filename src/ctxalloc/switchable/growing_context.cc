@@ -173,7 +173,12 @@ Block GrowingContext::bump(std::size_t data, std::size_t align) noexcept {
 
 void GrowingContext::close_chunk() noexcept {
   std::byte* h = cur_ - kH;  // where the next header would go
-  const std::size_t tail = static_cast<std::size_t>((end_ - kH) - h);
+  std::size_t tail = static_cast<std::size_t>((end_ - kH) - h);
+  if ((reinterpret_cast<std::uintptr_t>(cur_) & 8) != 0 && tail >= 3 * kH && ext_ != nullptr) {
+    fill(h, kH);  // the free block 16-aligned, so that align-16 requests can take it
+    h += kH;
+    tail -= kH;
+  }
   if (tail >= 2 * kH && ext_ != nullptr) {
     std::byte* p = h + kH;
     detail::unpoison(h, 2 * kH);
@@ -236,12 +241,15 @@ Block GrowingContext::take_free(unsigned cls, std::size_t align, bool larger) no
   // No splitting and no merging (as AllocSet): a block keeps its size for life, so a
   // block freed is reused whole by a later request of its class and fragments cannot
   // pile up; a rolling window of state runs in the blocks it freed.
+  // Align 16 (ctxalloc::allocate's default) takes the class's most recent block when it
+  // is 16-aligned (a flow's blocks all are when all its requests ask 16), else none.
   Ext* e = ext_;
-  if (e == nullptr || align > 8 || e->nonempty == 0) return Block{};
+  if (e == nullptr || align > 16 || e->nonempty == 0) return Block{};
   const std::uint32_t avail = larger ? e->nonempty & ~((1u << cls) - 1) : e->nonempty & (1u << cls);
   if (avail == 0) return Block{};
   cls = lowest_bit_index(avail);
   FreeBlock* f = e->heads[cls];
+  if (align > 8 && !is_aligned(f, align)) return Block{};
   e->heads[cls] = f->next;
   if (f->next == nullptr) e->nonempty &= ~(1u << cls);
   auto* p = reinterpret_cast<std::byte*>(f);
@@ -314,9 +322,9 @@ Block GrowingContext::allocate_slow(Layout layout) noexcept {
 
 // ------------------------------------------------------------------ free
 
-void GrowingContext::free_in_chunk(std::byte* p) noexcept {
+void GrowingContext::free_in_chunk_slow(std::byte* p) noexcept {
   std::uint64_t& h = header_at(p);
-  if (detail::is_poisoned(&h, sizeof h) || tag_of(h) != kLive) [[unlikely]] {
+  if (past_bump(p) || detail::is_poisoned(&h, sizeof h) || tag_of(h) != kLive) [[unlikely]] {
     report_misuse(Misuse::double_free, "growing_context", "deallocate", p);
     return;
   }
@@ -341,8 +349,7 @@ bool GrowingContext::owns_large(const void* p) const noexcept {
   return h->magic == kSpillMagic && h->context == this;
 }
 
-void GrowingContext::free(void* p, std::size_t size) noexcept {
-  (void)size;  // the header has it
+void GrowingContext::free_elsewhere(void* p) noexcept {
   const OwnerTag* tag = SegmentMap::lookup(p);
   if (tag != nullptr && tag->kind == OwnerKind::flow_chunk) {
     GrowingContext* g = owner_of(p, tag);

@@ -7,8 +7,9 @@
 //    pool's page and a few stores (bench/flow_contexts has the instruction counts);
 //  - blocks are bumped from the current chunk, each after an 8-byte header that holds its
 //    size and state, so that a free without a size (free(p)) needs no search; a request
-//    of up to 128 B (8-byte steps) that fits is the inline fast path (no counter: the
-//    chunks are the accounting); larger ones are rounded to their class's top;
+//    below large_block aligned to 8 or 16 that fits is the inline fast path (no counter:
+//    the chunks are the accounting), in 8-byte steps up to 128 B, above rounded to its
+//    class's top; a free in the current chunk needs no segment lookup;
 //  - when the chunk is full it chains another from the pool, about half the size of what
 //    it holds already (so its chunks sum to ~1.4x per step, and at most ~1.4x what it
 //    uses), up to max_chunk; the old chunk's tail becomes a free block;
@@ -36,6 +37,7 @@
 #include <cstdint>
 #include <new>
 
+#include "ctxalloc/core/bits.h"
 #include "ctxalloc/core/layout.h"
 #include "ctxalloc/sources/detail/poison.h"
 #include "ctxalloc/switchable/context_base.h"
@@ -74,23 +76,31 @@ class GrowingContext final : public Context {
   /// the slow path (free lists, a new chunk, a large block, a fallback tier). Null when
   /// refused (counted per reason in the pool's figures).
   Block allocate(Layout layout) noexcept {
-    if (layout.align <= 8 && layout.size - 1 < kExactMax) [[likely]] {
-      const std::size_t data = (layout.size + 7) & ~std::size_t{7};
-      std::byte* p = cur_;
-      std::byte* next = p + data + kBlockHeader;
-      if (next <= end_) [[likely]] {
-        cur_ = next;
-        detail::asan_unpoison(p - kBlockHeader, data + kBlockHeader);
-        *reinterpret_cast<std::uint64_t*>(p - kBlockHeader) = header(kLive, data >> 3);
-        return Block{p, data};
-      }
-    }
+    // Any size below large_block, aligned to 8 or 16 (ctxalloc::allocate's default is
+    // 16): its class's size (exact 8-byte steps up to 128 B), bumped when it fits, after
+    // an 8-byte fill when the bump pointer is 8 past 16 and the request wants 16.
+    if (layout.align <= 16 && layout.size - 1 < kExactMax) [[likely]]
+      return bump_inline((layout.size + 7) & ~std::size_t{7}, layout);
+    // 128 < size < large_block (size 0 wraps: the slow path).
+    if (layout.align <= 16 && layout.size - 1 < pool_->options().large_block - 1) [[likely]]
+      return bump_inline(class_data(layout.size), layout);
     return allocate_slow(layout);
   }
-
   /// Frees a block of this context (p in one of its chunks, or one of its large or
   /// spilled blocks); `size` is the size asked for, or 0 when not known. Owner thread.
-  void free(void* p, std::size_t size) noexcept;
+  void free(void* p, std::size_t size) noexcept {
+    (void)size;  // the header has it
+    // A block of the current chunk (below the bump pointer, past the chunk's headers):
+    // no segment lookup; free_in_chunk checks its header. Else the lookup finds its owner.
+    auto* b = static_cast<std::byte*>(p);
+    const std::byte* start =
+        chunks_ != nullptr ? reinterpret_cast<std::byte*>(chunks_ + 1) : first_data();
+    if (b < cur_ && b >= start + kBlockHeader) [[likely]] {
+      free_in_chunk(b);
+      return;
+    }
+    free_elsewhere(p);
+  }
   /// Resizes a block of this context: in place when it is the most recent block of the
   /// current chunk (growing into the chunk), or always when shrinking; else (Move::allowed)
   /// a new block, a copy, and the old one freed. Null on failure, p then intact.
@@ -228,6 +238,32 @@ class GrowingContext final : public Context {
   const GrowingContext* root() const noexcept;
 
   [[gnu::noinline]] Block allocate_slow(Layout layout) noexcept;
+  void free_elsewhere(void* p) noexcept;  // free() of a block not in the current chunk
+  // The data bytes of a request of n > 128 B (below large_block): its class's top.
+  static std::size_t class_data(std::size_t n) noexcept {
+    // 2^lg < n <= 2^(lg+1): the top is 3 * 2^(lg-1) when n fits it, else 2^(lg+1).
+    const unsigned lg = log2_floor(n - 1);
+    const std::size_t half = std::size_t{3} << (lg - 1);
+    return n <= half ? half : std::size_t{2} << lg;
+  }
+  [[gnu::always_inline]] Block bump_inline(std::size_t data, Layout layout) noexcept {
+    std::byte* p = cur_;
+    // Blocks start 8-aligned; 16 wants the next 16 (an 8-byte fill before the header).
+    const std::size_t pad =
+        layout.align > 8 ? static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) & 8) : 0;
+    std::byte* next = p + pad + data + kBlockHeader;
+    if (next > end_) [[unlikely]]
+      return allocate_slow(layout);
+    if (pad != 0) {
+      detail::asan_unpoison(p - kBlockHeader, kBlockHeader);
+      *reinterpret_cast<std::uint64_t*>(p - kBlockHeader) = header(kFill, 0);
+      p += pad;
+    }
+    cur_ = next;
+    detail::asan_unpoison(p - kBlockHeader, data + kBlockHeader);
+    *reinterpret_cast<std::uint64_t*>(p - kBlockHeader) = header(kLive, data >> 3);
+    return Block{p, data};
+  }
   Block bump(std::size_t data, std::size_t align) noexcept;  // in the current chunk, or null
   bool grow_chunks(std::size_t need) noexcept;
   // A freed block of class cls, or (larger) of the smallest nonempty class above.
@@ -264,7 +300,29 @@ class GrowingContext final : public Context {
   static unsigned floor_class(std::size_t data) noexcept;
   static unsigned ceil_class(std::size_t n) noexcept;
   static std::size_t class_top(unsigned cls) noexcept;
-  void free_in_chunk(std::byte* p) noexcept;  // p's header is at p - 8, in a chunk
+  // p's header is at p - 8, in a chunk: when no tool poisons memory, a live block's
+  // header (and that p is below the bump pointer) is checked inline, the most recent block goes
+  // back to the bump, any other to its free list; else (the tools: the slow path checks the
+  // header's shadow and marks the block) or a header that is not a live block's (misuse, reported)
+  // the slow path.
+  void free_in_chunk(std::byte* p) noexcept {
+    if (!detail::poisoning_active()) [[likely]] {
+      const std::uint64_t h = header_at(p);
+      if ((h & ~kUnitsMask) == header(kLive, 0) && !past_bump(p)) [[likely]] {
+        if (in_current_tail(p, data_of(h))) {
+          cur_ = p;
+        } else {
+          file_free(p, data_of(h));
+        }
+        return;
+      }
+    }
+    free_in_chunk_slow(p);
+  }
+  void free_in_chunk_slow(std::byte* p) noexcept;
+  // p at or past the bump pointer in the current chunk: no live block (the newest one
+  // freed in place keeps its header: a second free of it is caught here).
+  bool past_bump(const std::byte* p) const noexcept { return p >= cur_ && p < end_; }
   bool in_current_tail(const std::byte* p, std::size_t data) const noexcept {
     return p + data + kBlockHeader == cur_;
   }
