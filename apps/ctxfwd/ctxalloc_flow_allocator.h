@@ -1,14 +1,17 @@
-// The "ctxalloc" choice: a flow's memory is a ctxalloc flow context (kind and size from
-// the configuration's [flows] section: bump, bit set or tree over one block of the
-// lcore's arena) made by the DPDK plugin's per-lcore layer (ctxalloc/dpdk/lcore.h) on the
-// lcore's NUMA-local memory. While a packet of the flow is processed the context is the
-// thread's current allocator (a ContextScope: a few stores), so the flow's std::pmr
-// containers, through current_resource(), allocate from it with no lock and no list;
-// when the flow ends release_flow_context() drops everything at once, blocks spilled to
-// the lcore's thread heap or the socket's global heap included. Pipeline records come
-// from the lcore's thread heap; the tx lcore's frees go back to it in batches.
+// The "ctxalloc" choice: a flow's memory is a ctxalloc flow context made by the DPDK
+// plugin's per-lcore layer (ctxalloc/dpdk/lcore.h) on the lcore's NUMA-local memory,
+// of the kind the configuration's [flows] section names: a growing context (the
+// default), or a bump, bit set or tree over one block of the lcore's arena. While a
+// packet of the flow is processed the context is the thread's current allocator (a
+// ContextScope: a few stores), so the flow's std::pmr containers, through
+// current_resource(), allocate from it with no lock and no list; when the flow ends
+// release_flow_context() drops everything at once, blocks spilled to the lcore's thread
+// heap or the socket's global heap, and a growing context's large blocks, included.
+// Pipeline records come from the lcore's thread heap; the tx lcore's frees go back to it
+// in batches.
 //
-// Accounting (FlowAllocCounters): a flow holds its context's block from acquire to
+// Accounting (FlowAllocCounters): a flow holds its context's block (a fixed kind's
+// block, a growing context's first chunk: lcore_figures().context_bytes) from acquire to
 // release (that is what bytes_in_use counts for it), records their size; fallbacks are
 // the contexts' spills, failures the contexts and records refused. The plugin keeps the
 // exact figures per lcore (ctxalloc::dpdk::lcore_figures, telemetry /ctxalloc/lcore).

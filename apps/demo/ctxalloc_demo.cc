@@ -1,6 +1,6 @@
 // A small tour of the library, printed as it goes: a per-flow bump region serving
-// packet-sized allocations, the in-place paths, and the statistics. The README's run
-// command runs this until the ctxfwd sample app exists.
+// packet-sized allocations, the in-place paths, and the statistics. scripts/run.sh runs
+// it after ctxfwd.
 #include <sys/mman.h>
 
 #include <cstdio>

@@ -7,7 +7,7 @@
 // Freeing needs no size from the caller: a second bit set marks the first block of each
 // live run, so the run's length, double frees and pointers into the middle of a run all
 // come from the bits. One owner thread; stats() may be read from any. docs/design.md
-// describes the layout and what each operation costs.
+// describes the layout, docs/BENCHMARKS.md ("bitset") what the operations cost.
 //
 // Memory tools: free blocks are poisoned (AddressSanitizer) or marked no-access (valgrind's
 // memcheck). Under memcheck every request takes the slow paths, which mark; elsewhere

@@ -10,7 +10,7 @@
 // inline fast path stays inline. Cost over the bare allocator: a load and a compare or
 // two of the tag per call, plus one store on the bump allocator's allocate (the most
 // recent block's start, so allocated_size and an unsized free can recover its size);
-// docs/design.md has the measured numbers.
+// docs/BENCHMARKS.md ("context") measures it against the bare allocators.
 //
 // Requests the context cannot serve fail (a null Block, counted): the tree's requests
 // above its largest class are refused, not sent elsewhere, because the switchable layer
@@ -128,9 +128,8 @@ class ContextAllocator {
   /// The running allocator's allocate. Bump: also remembers the block as the most recent.
   /// The tag is tested bump first, then bit set, the tree taking the rest, and the bump
   /// path is laid out inline ([[likely]]): a compare or a taken jump costs the bump
-  /// allocator (13 instructions of its own) the most and the tree (hundreds) the least.
-  /// Measured: bump allocate+free 1.17-1.24x the bare allocator's time instead of
-  /// 1.5-1.9x, the bit set's 1.14-1.16x instead of 1.04-1.09x (docs/design.md).
+  /// allocator, whose own path is a handful of instructions, the most, and the tree, whose
+  /// own path is far longer, the least (docs/BENCHMARKS.md, "context").
   Block allocate(Layout layout) noexcept {
     if (tag_ == ContextKind::bump) [[likely]] {
       const Block b = bump_.allocate(layout);

@@ -36,9 +36,9 @@ namespace ctxalloc {
 namespace detail {
 /// The 24 classes: 16-byte steps to 128, then four steps per doubling to 2 KiB (at most
 /// 25% internal waste above 128 B). They reach 2 KiB so that packet-sized buffers (up to
-/// 1518 B frames, 2 KiB mbuf-like buffers) stay on the fast path: with classes to 1 KiB
-/// the per-packet workload (bench/switchable_workloads.h) sent a quarter of its requests
-/// to the medium tree and ran at 0.45x mimalloc's speed.
+/// 1518 B frames, 2 KiB mbuf-like buffers) stay on the fast path: with classes only to
+/// 1 KiB a per-packet workload (bench/switchable_workloads.h) would send its larger
+/// requests to the medium tree, whose operations cost several times a class's.
 inline constexpr std::array<std::uint16_t, 24> kSizeClasses = {
     16,  32,  48,  64,  80,  96,  112, 128,  160,  192,  224,  256,
     320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048};

@@ -37,8 +37,8 @@ const char* to_string(SourceErrc code) noexcept;
 class SourceError {
  public:
   /// ok(), with an empty message. Only the first byte of the message is written: success
-  /// paths create these on every call, and zeroing 224 bytes each time showed up as a
-  /// third of the mmap source's own instructions.
+  /// paths create these on every call, and clearing the whole buffer each time would be
+  /// a large part of what a cheap success path costs.
   SourceError() noexcept { message_[0] = '\0'; }
 
   /// An error whose message is printf-formatted into the object (truncated if long).

@@ -241,8 +241,8 @@ FixedContext* FixedContext::create(Lifetime lifetime, std::size_t bytes,
   const std::size_t header = header_bytes();
   const Block region{b.ptr + header, b.size - header};
   // The ContextAllocator validates its configuration once, here (a refused one is
-  // reported as bad_argument by its constructor): validating first as well cost a flow
-  // ~60 instructions, 4% of its whole lifecycle.
+  // reported as bad_argument by its constructor): validating first as well would do the
+  // work twice on every context's creation.
   auto* c = new (b.ptr) FixedContext(lifetime, arena, heap, region, options);
   if (c->alloc_.config_error() != ContextAllocator::ConfigError::none) [[unlikely]] {
     c->alloc_.~ContextAllocator();
@@ -334,8 +334,8 @@ void* FixedContext::reallocate(void* p, const OwnerTag* tag, Layout layout) noex
   }
   std::size_t have = usable_size(p, tag);
   // A bump context knows the size of its most recent block only; an older live block is
-  // moved, copying up to where the free space begins (bump_extent). Found by the
-  // switchable fuzzer: reallocate() of such a block was reported as a double free.
+  // moved, copying up to where the free space begins (bump_extent): its usable size is
+  // 0, yet it is live, not a double free.
   bool recorded = true;
   if (have == 0 && tag->kind == OwnerKind::context_arena) {
     if (const FixedContext* owner = of(p, tag))

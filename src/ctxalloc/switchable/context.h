@@ -40,8 +40,8 @@ class FixedContext final : public Context {
   static FixedContext* create(Lifetime lifetime, std::size_t bytes,
                               const ContextOptions& options = {}) noexcept;
 
-  /// A bump context's fast path is inline (a flow's per-packet allocations: about 15
-  /// instructions instead of about 40 through two calls); the rest is out of line.
+  /// A bump context's fast path is inline (a flow's per-packet allocations, without the
+  /// two out-of-line calls of the general path); the rest is out of line.
   Block allocate(Layout layout) noexcept {
     layout = linkable(layout);
     const Block b = alloc_.try_allocate_bump(layout);

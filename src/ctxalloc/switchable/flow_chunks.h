@@ -51,7 +51,7 @@ struct ChunkHeader {
 inline GrowingContext* const kReleasedOwner =
     reinterpret_cast<GrowingContext*>(std::uintptr_t{0x7e1ea5edUL});
 
-/// How growing contexts of a pool are shaped (docs/design.md, "Growing contexts").
+/// How growing contexts of a pool are shaped (docs/design.md, "switchable").
 struct GrowingOptions {
   std::size_t first_chunk = 1024;  ///< a context's first chunk (power of two, 256 B..64 KiB)
   std::size_t max_chunk = 16384;   ///< the largest chunk a context grows by (<= 64 KiB)

@@ -1,10 +1,11 @@
 // GrowingContext: a context that starts small and grows by chunks (the flow context of
-// ctxalloc's DPDK plugin; docs/design.md, "Growing contexts", has the design and the
-// numbers). After PostgreSQL's AllocSet and nginx's pools, for a packet app's flows:
+// ctxalloc's DPDK plugin; docs/design.md, "switchable", has the design,
+// docs/BENCHMARKS.md, "flow_contexts", the numbers). After PostgreSQL's AllocSet and
+// nginx's pools, for a packet app's flows:
 //
 //  - its first chunk (FlowChunks, GrowingOptions::first_chunk: 256 B..64 KiB) holds the
 //    16-byte chunk header, this 48-byte object, then blocks; created from a pop of the
-//    pool's page and a few stores (bench/flow_contexts has the instruction counts);
+//    pool's page and a few stores;
 //  - blocks are bumped from the current chunk, each after an 8-byte header that holds its
 //    size and state, so that a free without a size (free(p)) needs no search; a request
 //    below large_block aligned to 8 or 16 that fits is the inline fast path (no counter:

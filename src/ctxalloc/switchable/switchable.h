@@ -34,12 +34,11 @@ class Context;  // switchable/context.h
 
 /// The global heaps' defaults here: large mappings (above the tree's largest class) are
 /// advised for transparent hugepages, so a block that is written all over faults 2 MiB at
-/// a time instead of 4 KiB (mimalloc-bench's malloc-large: 13.5 s -> 3.3 s, same peak RSS;
-/// where THP is off the mapping keeps base pages, counted as a fallback). Freed large
-/// mappings are cached, up to 64 MiB, so that their faulted-in pages serve the next large
-/// requests, and kept tails may reach 75% of the live large bytes (malloc-large: 13.7 s
-/// -> 0.9 s; slack 100% was faster, 0.8 s, but its peak RSS was 1.11x mimalloc's, 75%
-/// gives 1.10x, 50% 1.05x at 1.2-1.5 s; docs/switchable.md).
+/// a time instead of 4 KiB (where THP is off the mapping keeps base pages, counted as a
+/// fallback). Freed large mappings are cached, up to 64 MiB, so that their faulted-in
+/// pages serve the next large requests, and kept tails may reach 75% of the live large
+/// bytes: more slack faults less and holds more (peak RSS), less the reverse
+/// (docs/switchable.md; mimalloc-bench's malloc-large in docs/BENCHMARKS.md).
 inline GlobalHeapOptions switchable_global_defaults() noexcept {
   GlobalHeapOptions g;
   g.large.huge = HugePages::transparent;

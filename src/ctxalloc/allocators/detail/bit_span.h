@@ -64,7 +64,7 @@ constexpr std::uint64_t run_starts(std::uint64_t x, unsigned k) noexcept {
 
 /// run_starts for k in [2, 64], unrolled: the steps 1, 2, 4, ... that k needs are
 /// nested tests (predicted well, since k rarely changes), then one step tops up the rest.
-/// About 10 instructions for k = 4 against 19 for the loop.
+/// Fewer instructions than the loop, which tests and branches once per step.
 constexpr std::uint64_t run_starts_2_to_64(std::uint64_t x, unsigned k) noexcept {
   x &= x >> 1;
   unsigned have = 2;

@@ -27,8 +27,8 @@ constexpr std::uint64_t run_starts_unrolled(std::uint64_t x, unsigned rest) noex
 /// free blocks end at the top of the word before from_word (and count as starting in
 /// the window). Per word: one test for the stretch carried over from the previous word
 /// (or starting at bit 0), M + 1 shift-and steps for runs inside the word, and the free
-/// stretch at its top (lzcnt) to carry on. Unrolled per M = log2(k): about 20
-/// instructions a word for k = 4.
+/// stretch at its top (lzcnt) to carry on. Unrolled per M = log2(k), so a word costs
+/// straight-line shifts and ands, no inner loop.
 template <unsigned M>
 std::size_t scan_short_runs(const std::uint64_t* words, std::size_t nwords, std::size_t from_word,
                             std::size_t end_word, unsigned k, std::size_t carry = 0) noexcept {

@@ -9,8 +9,8 @@
 // least n bytes, from the class's size index (O(log n)). Failing that, every span of class
 // ceil(log2 n) and up fits: one bit scan of the bitmap finds the first non-empty class and
 // its lowest-addressed span is O(1) (Boost's header keeps the leftmost node). The best fit
-// from the class below keeps large spans whole: on the random benchmark it cuts the
-// footprint from 1.38x to 1.15x the live bytes (bench/tree_peers.sh, docs/design.md).
+// from the class below keeps large spans whole, so that mixed sizes do not cut them up
+// (docs/BENCHMARKS.md, "Footprint under fragmentation", has the tree's footprint).
 // Splitting files the remainder as one span; freeing merges with the free neighbours on
 // both sides (the granule map says whether they are free, the span footers where they
 // start) and re-files the merged span, usually one class up. Worst case of allocate and
@@ -197,9 +197,8 @@ class TreeCore {
 
   // The hot paths come in two builds: with the memory tools' marks (ASan, memcheck, or a
   // test asking for the slow paths: tools_) and without any, chosen once per operation.
-  // Marks that are compiled in but skipped at run time still cost the tree ~10% of its
-  // instructions (callgrind, tree_pairs: 476 against 432 without them), as calls on cold
-  // branches take registers from the code around them.
+  // Marks that are compiled in but skipped at run time would still cost every operation:
+  // calls on cold branches take registers from the code around them.
   std::byte* carve(FreeSpan& s, unsigned k, std::size_t n, std::size_t align) noexcept {
     return tools_ ? carve_with<true>(s, k, n, align) : carve_with<false>(s, k, n, align);
   }
