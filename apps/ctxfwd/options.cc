@@ -49,23 +49,15 @@ struct Arg {
 
 // Options that take a value.
 constexpr std::string_view kValued[] = {
-    "--config",
-    "-p",
-    "--portmask",
-    "--portmap",
-    "--duration",
-    "--stats-period",
-    "--stats-json",
-    "--flow-alloc",
-    "--max-flows",
-    "--idle-timeout-ms",
-    "--flow-context-bytes",
-    "--on-flow-refusal",
-    "--max-packets",
-    "--mbufs",
-    "--ring-size",
-    "--rx-pcap",
-    "--tx-pcap",
+    "--config",          "-p",
+    "--portmask",        "--portmap",
+    "--duration",        "--stats-period",
+    "--stats-json",      "--flow-alloc",
+    "--max-flows",       "--idle-timeout-ms",
+    "--close-linger-ms", "--flow-context-bytes",
+    "--on-flow-refusal", "--max-packets",
+    "--mbufs",           "--ring-size",
+    "--rx-pcap",         "--tx-pcap",
     "--gen-profile",
 };
 constexpr std::string_view kFlags[] = {"--no-mac-updating", "--pipeline", "-h", "--help"};
@@ -137,6 +129,11 @@ std::string apply_valued(const Arg& a, AppOptions& o) {
     // 0 turns expiry off; the upper bound keeps the cycle arithmetic far from overflow.
     if (auto e = parse_u32_in(n, v, 0, 86400000, u); !e.empty()) return e;
     o.idle_timeout_ms = u;
+    return {};
+  }
+  if (n == "--close-linger-ms") {
+    if (auto e = parse_u32_in(n, v, 0, 600000, u); !e.empty()) return e;
+    o.close_linger_ms = u;
     return {};
   }
   if (n == "--flow-context-bytes") {
@@ -300,6 +297,8 @@ std::string usage_text() {
          "  --max-flows N            concurrent flows of the process, split evenly over\n"
          "                           the flow lcores (default: the config's max_flows)\n"
          "  --idle-timeout-ms MS     a flow idle this long ends (default 10000; 0: never)\n"
+         "  --close-linger-ms MS     a TCP flow ended by FIN/RST stays this long, closed,\n"
+         "                           its late segments counted (default 2000; 0: none)\n"
          "  --flow-context-bytes N   memory budget of one flow (default: the config's\n"
          "                           flow bound; ctxalloc takes only that value)\n"
          "  --on-flow-refusal WHAT   a flow's memory refused for a packet: end (default:\n"

@@ -33,6 +33,7 @@ inline constexpr std::uint32_t kDefaultIdleTimeoutMs = 10000;    ///< 10 s
 inline constexpr std::uint32_t kDefaultFlowContextBytes = 4096;  ///< per flow
 inline constexpr std::uint32_t kMaxFlowsLimit = 1u << 24;        ///< what --max-flows accepts
 inline constexpr std::uint32_t kDefaultRingSize = 1024;          ///< --pipeline ring, per pair
+inline constexpr std::uint32_t kDefaultCloseLingerMs = 2000;     ///< 2 s
 inline constexpr std::uint32_t kBurst = 32;                      ///< rx/tx burst
 
 /// One flow lcore's share of a process-wide flow count: total split evenly over `lcores`,
@@ -57,7 +58,10 @@ struct AppOptions {
   bool pipeline = false;                               ///< --pipeline
   std::optional<std::uint32_t> max_flows;              ///< --max-flows, per process
   std::optional<std::uint32_t> idle_timeout_ms;        ///< --idle-timeout-ms
-  std::optional<std::uint32_t> flow_context_bytes;     ///< --flow-context-bytes
+  /// --close-linger-ms: a TCP flow ended by FIN/RST stays this long, closed, to count the
+  /// segments still in flight as its late segments; 0: released at once.
+  std::uint32_t close_linger_ms = kDefaultCloseLingerMs;
+  std::optional<std::uint32_t> flow_context_bytes;  ///< --flow-context-bytes
   /// --on-flow-refusal keep: a packet whose work the flow's memory refuses is forwarded
   /// and the flow kept as it was (counted); end (default): the flow ends, the packet drops.
   bool keep_refused_flows = false;
