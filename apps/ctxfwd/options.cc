@@ -56,9 +56,9 @@ constexpr std::string_view kValued[] = {
     "--max-flows",       "--idle-timeout-ms",
     "--close-linger-ms", "--flow-context-bytes",
     "--on-flow-refusal", "--max-packets",
-    "--mbufs",           "--ring-size",
-    "--rx-pcap",         "--tx-pcap",
-    "--gen-profile",
+    "--mbufs",           "--mbuf-pool",
+    "--ring-size",       "--rx-pcap",
+    "--tx-pcap",         "--gen-profile",
 };
 constexpr std::string_view kFlags[] = {"--no-mac-updating", "--pipeline", "-h", "--help"};
 
@@ -156,6 +156,11 @@ std::string apply_valued(const Arg& a, AppOptions& o) {
     return {};
   }
   if (n == "--mbufs") return parse_u32_in(n, v, 1024, 1u << 24, o.mbufs);
+  if (n == "--mbuf-pool") {
+    if (v != "ring_mp_mc" && v != "ctxalloc") return bad_value(n, v, "ring_mp_mc or ctxalloc");
+    o.mbuf_pool = std::string(v);
+    return {};
+  }
   if (n == "--ring-size") {
     if (auto e = parse_u32_in(n, v, 64, 1u << 20, u); !e.empty()) return e;
     if ((u & (u - 1)) != 0) return bad_value(n, v, "a power of two");
@@ -306,6 +311,8 @@ std::string usage_text() {
          "                           stays as it was, the packet is forwarded; counted)\n"
          "  --max-packets N          stop after N packets received (all ports)\n"
          "  --mbufs N                mbufs per socket's pool (default: computed)\n"
+         "  --mbuf-pool DRIVER       mempool driver of the mbufs: ring_mp_mc (default) or\n"
+         "                           ctxalloc (the plugin's driver)\n"
          "  --ring-size N            --pipeline ring size, power of two (default 1024)\n"
          "  --rx-pcap FILE           embedded default: the input (default: generated)\n"
          "  --tx-pcap FILE           embedded default: write output there, input once\n"

@@ -67,6 +67,8 @@ struct AppOptions {
   bool keep_refused_flows = false;
   std::uint64_t max_packets = 0;  ///< --max-packets: stop after this many rx (0: no limit)
   std::uint32_t mbufs = 0;        ///< --mbufs: mbuf pool size per socket (0: computed)
+  /// --mbuf-pool: the mempool driver of the mbuf pools ("ring_mp_mc" or "ctxalloc").
+  std::string mbuf_pool = "ring_mp_mc";
   std::uint32_t ring_size = kDefaultRingSize;  ///< --ring-size (pipeline), a power of two
   // The embedded default's devices (used when no device is given to EAL):
   std::string rx_pcap;                  ///< --rx-pcap FILE; empty: ctxgen generates one

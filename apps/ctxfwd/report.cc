@@ -327,6 +327,7 @@ std::string summary_json(const App& app) {
   w.value("generator", "ctxfwd");
   w.value("format", std::uint64_t{1});
   w.value("flow_alloc", to_string(app.opts.flow_alloc));
+  w.value("mbuf_pool", app.opts.mbuf_pool);
   w.value("pipeline", app.opts.pipeline);
   w.value("mac_updating", app.opts.mac_updating);
   w.value("max_flows", std::uint64_t{app.opts.resolved_max_flows()});

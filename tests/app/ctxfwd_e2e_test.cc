@@ -311,6 +311,36 @@ TEST_F(Ctxfwd, PipelineGivesTheSameOutputWithCrossLcoreFrees) {
   }
 }
 
+// --mbuf-pool ctxalloc: the mbufs come from the plugin's mempool driver; the output is
+// the default pool's, run to completion and with --pipeline (where the tx lcore frees
+// the mbufs the rx lcore's device allocated), for a ctxalloc and a malloc flow allocator.
+TEST_F(Ctxfwd, MbufsFromTheCtxallocMempoolDriverGiveTheSameOutput) {
+  const Input in = generate("mixed", {"--profile", "mixed", "--seed", "5"});
+  const AppRun ring = forward_pcap(in, {});
+  ASSERT_EQ(ring.proc.status, 0) << ring.proc.output;
+  EXPECT_EQ(json_str(ring.stats.get(), "mbuf_pool"), "ring_mp_mc");
+  EXPECT_NE(ring.proc.output.find("mempool driver ring_mp_mc"), std::string::npos)
+      << ring.proc.output;
+  for (const char* kind : {"ctxalloc", "malloc"}) {
+    for (const bool pipeline : {false, true}) {
+      SCOPED_TRACE(std::string(kind) + (pipeline ? " pipeline" : ""));
+      std::vector<std::string> app{"--mbuf-pool", "ctxalloc", "--flow-alloc", kind};
+      if (pipeline) app.push_back("--pipeline");
+      const AppRun r =
+          pipeline ? forward_pcap(in, app, {"--lcores", "0@0,1@0,2@1"}) : forward_pcap(in, app);
+      ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+      EXPECT_EQ(json_str(r.stats.get(), "mbuf_pool"), "ctxalloc");
+      EXPECT_NE(r.proc.output.find("mempool driver ctxalloc"), std::string::npos);
+      // The plugin's own line: the pool is really the driver's.
+      EXPECT_NE(r.proc.output.find("mempool ctxfwd_mbufs_0: "), std::string::npos);
+      EXPECT_NE(r.proc.output.find("ops ctxalloc"), std::string::npos) << r.proc.output;
+      EXPECT_TRUE(r.out == ring.out);
+      expect_counts_match_manifest(r, in);
+      expect_memory_returned(r);
+    }
+  }
+}
+
 TEST_F(Ctxfwd, IdleFlowsExpire) {
   const Input in = generate("default", {"--profile", "default", "--seed", "6"});
   const std::string out = dir_ / "idle-out.pcap";
