@@ -14,6 +14,9 @@ packages=(
   # The two-node guest of scripts/numa_guest.sh (meson test numa_guest; the kernel it boots
   # is the machine's own, linux-image-amd64: without one the test skips and says so).
   qemu-system-x86 busybox-static
+  # ctxfwd's real-TCP test (tests/app/ctxfwd_real_tcp.sh): namespaces, veths, offloads off,
+  # iperf3 and HTTP downloads across ctxfwd.
+  iproute2 ethtool iperf3 curl iputils-ping
 )
 
 as_root() {

@@ -169,7 +169,9 @@ std::string set_up(App& app) {
       s += " rx port " + std::to_string(p) + " -> port " + std::to_string(app.ports.dst[p]);
     log_line(s);
   }
-  return start_ports(app.ports, app.mbufs);
+  log_line("mbufs: " + std::to_string(app.mbufs) + " per socket's pool, mempool driver " +
+           app.opts.mbuf_pool);
+  return start_ports(app.ports, app.mbufs, app.opts.mbuf_pool);
 }
 
 template <FlowAllocator A>

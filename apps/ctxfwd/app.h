@@ -51,6 +51,7 @@ struct LcoreState {
   std::uint64_t bytes_in_use_at_stop = 0;  ///< when the loop ended, flows still live
   std::uint64_t bytes_in_use_end = 0;      ///< after every flow and record was released
   std::uint64_t flows_live_at_stop = 0;
+  std::uint64_t flows_closing_at_stop = 0;  ///< closed flows still lingering at stop
 
   // --flow-alloc ctxalloc: where the lcore's heap region is, by the kernel's word
   // (ctxalloc::dpdk::lcore_placement at set-up); heap_node -1 when not asked.

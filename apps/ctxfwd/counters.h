@@ -31,11 +31,18 @@ struct alignas(64) LcoreCounters {
   std::array<ctxalloc::Counter, kDropReasons> dropped{};
   std::array<ctxalloc::Counter, kMalformedCount> malformed_by{};  ///< index: Malformed
   ctxalloc::Counter flows_created;
-  ctxalloc::Counter flows_ended;    ///< by FIN or RST
+  ctxalloc::Counter flows_ended;                      ///< by FIN or RST (once per flow)
+  std::array<ctxalloc::Counter, 2> flows_ended_by{};  ///< [0] by FIN, [1] by RST
+  ctxalloc::Counter late_segments;     ///< packets of a closed (lingering) flow, forwarded
+  ctxalloc::Counter flows_closing;     ///< closed flows lingering in the table now
+  ctxalloc::Counter linger_expired;    ///< closed flows released when their linger was over
+  ctxalloc::Counter flows_reopened;    ///< closed flows released early by a new SYN
+  ctxalloc::Counter closed_reclaimed;  ///< closed flows released early for a new flow (table full)
+  ctxalloc::Counter closed_released_at_stop;
   ctxalloc::Counter flows_expired;  ///< by the idle timeout
   ctxalloc::Counter flows_failed;   ///< ended because their memory was refused
   ctxalloc::Counter refusals_kept;  ///< --on-flow-refusal keep: packets refused, flow kept
-  ctxalloc::Counter flows_live;
+  ctxalloc::Counter flows_live;     ///< open flows in the table now (closed ones not included)
   ctxalloc::Counter flows_released_at_stop;
   ctxalloc::Counter records_sent;  ///< --pipeline: records handed to the tx lcore
 

@@ -10,7 +10,16 @@
 // max_flows x the flow allocator's per-flow budget, plus the fixed slots and hash.
 //
 // A flow ends on a TCP FIN or RST (after that packet's work), on the idle timeout, or
-// when its memory is refused. Its memory is released whole by the flow allocator; the
+// when its memory is refused. A TCP flow ended by FIN or RST is not released at once: it
+// stays in the table, closed, for the linger time (conntrack's TIME_WAIT/CLOSE), so that
+// the segments still in flight (the peer's FIN/ACK, data sent before the close, the RSTs
+// a closed socket answers them with) are counted as late segments of that flow and
+// forwarded, instead of each starting a new flow. A SYN without ACK on a closed flow is a
+// new connection on a reused 5-tuple: the closed flow is released and a new flow starts
+// (ctxgen's flow rule: every TCP flow it generates starts with a SYN). The closed flows
+// are kept in a list in the order they closed, so the linger expiry takes them from its
+// head exactly, and a new flow that finds the table full takes the slot of the oldest
+// closed flow instead of being dropped. Its memory is released whole by the flow allocator; the
 // FlowRecord's destructor is not run (its containers hold nothing but that memory, so
 // reusing the slot without it is allowed, [basic.life]/5, and it is the point of a
 // context: no per-object frees).
@@ -31,6 +40,7 @@
 #include <x86intrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -43,6 +53,9 @@
 #include "packet_parser.h"
 
 namespace ctxfwd {
+
+/// A TCP flow's state in one direction (FlowTable's Entry::dir).
+enum class TcpDir : std::uint8_t { none, syn_sent, established, fin_sent, reset };
 
 /// What became of a flow packet.
 enum class FlowVerdict : std::uint8_t { forward, table_full, alloc_failed };
@@ -80,7 +93,10 @@ class FlowTable {
     unsigned lcore_id = 0;
     int socket_id = 0;
     std::uint32_t max_flows = 0;
-    std::uint64_t idle_cycles = 0;   ///< TSC cycles; 0: flows never expire
+    std::uint64_t idle_cycles = 0;  ///< TSC cycles; 0: flows never expire
+    /// TSC cycles a TCP flow ended by FIN/RST lingers, closed; 0: released at once (and
+    /// the 5-tuple's next packet starts a new flow).
+    std::uint64_t linger_cycles = 0;
     std::uint64_t sweep_cycles = 0;  ///< how often expire() is called (the drain tick)
     /// A later packet's refused work keeps the flow (as it was) and forwards the packet;
     /// false: the flow ends and the packet drops. A first packet's always ends it.
@@ -186,6 +202,18 @@ class FlowTable {
       e = rte_hash_lookup_with_hash_data(hash_, &r.key, sig, &data) >= 0 ? static_cast<Entry*>(data)
                                                                          : nullptr;
     }
+    if (e != nullptr && e->closing) {
+      if (is_new_connection(r) || now - e->closed_tsc > cfg_.linger_cycles) {
+        // A new SYN on the 5-tuple, or a closed flow the linger sweep has not reached yet.
+        (is_new_connection(r) ? counters_->flows_reopened : counters_->linger_expired).add(1);
+        end_flow(*e);
+        e = nullptr;
+      } else {
+        track_directions(*e, r);
+        counters_->late_segments.add(1);
+        return FlowVerdict::forward;
+      }
+    }
     const bool first = e == nullptr;
     if (first) {
       e = start_flow(r.key, sig);
@@ -198,41 +226,44 @@ class FlowTable {
     }
     if (first) counters_->flows_created.add(1);
     e->last_tsc = now;
-    if (r.ends_flow()) {
-      end_flow(*e);
-      counters_->flows_ended.add(1);
-    }
+    if (r.key.proto == kProtoTcp) track_tcp(*e, r, now);
     return FlowVerdict::forward;
   }
 
-  /// Called every sweep_cycles: visits the next few slots and ends the flows idle for
-  /// longer than the timeout. Cost: sweep_step slot reads, in address order.
+  /// Called every sweep_cycles: releases the closed flows whose linger is over (from the
+  /// head of the closed list: exact), visits the next few slots and ends the open flows
+  /// idle for longer than the timeout. Cost: sweep_step slot reads, in address order.
   void expire(std::uint64_t now) {
+    while (closed_head_ != nullptr && now - closed_head_->closed_tsc > cfg_.linger_cycles) {
+      end_flow(*closed_head_);
+      counters_->linger_expired.add(1);
+    }
     if (sweep_step_ == 0) return;
     for (std::uint32_t i = 0; i < sweep_step_; ++i) {
       Entry& e = entries_[sweep_];
       if (++sweep_ == cfg_.max_flows) sweep_ = 0;
-      if (e.live && now - e.last_tsc > cfg_.idle_cycles) {
+      if (e.live && !e.closing && now - e.last_tsc > cfg_.idle_cycles) {
         end_flow(e);
         counters_->flows_expired.add(1);
       }
     }
   }
 
-  /// Releases every live flow (at stop).
+  /// Releases every flow, open or closed (at stop).
   void release_all() {
     for (std::uint32_t i = 0; entries_ != nullptr && i < cfg_.max_flows; ++i) {
       if (!entries_[i].live) continue;
+      const bool closed = entries_[i].closing;
       end_flow(entries_[i]);
-      counters_->flows_released_at_stop.add(1);
+      (closed ? counters_->closed_released_at_stop : counters_->flows_released_at_stop).add(1);
     }
   }
 
-  /// Flows in the table (walks the slots: for checks).
+  /// Open flows in the table (walks the slots: for checks).
   std::uint32_t live_flows() const {
     std::uint32_t n = 0;
     for (std::uint32_t i = 0; entries_ != nullptr && i < cfg_.max_flows; ++i)
-      n += entries_[i].live ? 1 : 0;
+      n += entries_[i].live && !entries_[i].closing ? 1 : 0;
     return n;
   }
 
@@ -243,9 +274,15 @@ class FlowTable {
     FlowKey key{};
     hash_sig_t sig = 0;
     bool live = false;
+    bool closing = false;  ///< ended by FIN/RST, lingering on the closed list
+    /// TCP state per direction (TcpDir): [0] from the key's lo endpoint, [1] from hi.
+    std::array<std::uint8_t, 2> dir{};
     std::uint64_t last_tsc = 0;
     typename A::Context* ctx = nullptr;
     Entry* next_free = nullptr;
+    std::uint64_t closed_tsc = 0;  ///< when the FIN/RST that ended it arrived
+    Entry* closed_prev = nullptr;  ///< the closed list, oldest first
+    Entry* closed_next = nullptr;
     alignas(FlowRecord) std::byte record_storage[sizeof(FlowRecord)];
     FlowRecord* record() { return std::launder(reinterpret_cast<FlowRecord*>(record_storage)); }
     const FlowRecord* record() const {
@@ -254,8 +291,14 @@ class FlowTable {
   };
 
   // A slot and a context for a new flow, in the hash; nullptr when the table is full.
-  // e->ctx is nullptr when the flow allocator had no context (the caller fails the flow).
+  // A full table gives up its oldest closed flow first: a closed flow only waits for late
+  // segments, an open one would be dropped. e->ctx is nullptr when the flow allocator had
+  // no context (the caller fails the flow).
   Entry* start_flow(const FlowKey& key, hash_sig_t sig) {
+    if (free_ == nullptr && closed_head_ != nullptr) {
+      end_flow(*closed_head_);
+      counters_->closed_reclaimed.add(1);
+    }
     if (free_ == nullptr) {
       counters_->drop(Drop::flow_table_full);
       return nullptr;
@@ -270,6 +313,8 @@ class FlowTable {
     e->key = key;
     e->sig = sig;
     e->live = true;
+    e->closing = false;
+    e->dir = {};
     e->ctx = alloc_->acquire();
     counters_->flows_live.add(1);
     return e;
@@ -296,14 +341,67 @@ class FlowTable {
     return FlowVerdict::alloc_failed;
   }
 
+  // A SYN without ACK: a client opening a connection (on a closed flow: a new one).
+  static bool is_new_connection(const ParseResult& r) {
+    return r.key.proto == kProtoTcp && (r.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
+  }
+
+  // conntrack's view of a TCP flow, per direction: a SYN opens the direction, its first
+  // ACK without SYN after that makes it established, a FIN closes it (FIN-wait until the
+  // other direction's FIN too: closing), a RST resets both.
+  static void track_directions(Entry& e, const ParseResult& r) {
+    std::uint8_t& d = e.dir[r.reversed ? 1 : 0];
+    const std::uint8_t f = r.tcp_flags;
+    if ((f & kTcpRst) != 0) {
+      e.dir = {static_cast<std::uint8_t>(TcpDir::reset), static_cast<std::uint8_t>(TcpDir::reset)};
+    } else if ((f & kTcpFin) != 0) {
+      d = static_cast<std::uint8_t>(TcpDir::fin_sent);
+    } else if ((f & kTcpSyn) != 0) {
+      d = static_cast<std::uint8_t>(TcpDir::syn_sent);
+    } else if ((f & kTcpAck) != 0 && d == static_cast<std::uint8_t>(TcpDir::syn_sent)) {
+      d = static_cast<std::uint8_t>(TcpDir::established);
+    }
+  }
+
+  // After an open TCP flow's packet work: its directions' state, and the end. The flow is
+  // open until the first FIN or RST of either direction ends it, once: what follows (the
+  // peer's FIN/ACK, the last ACK, RSTs) are late segments of the closed flow.
+  void track_tcp(Entry& e, const ParseResult& r, std::uint64_t now) {
+    track_directions(e, r);
+    const std::uint8_t f = r.tcp_flags;
+    if ((f & (kTcpFin | kTcpRst)) == 0) return;
+    counters_->flows_ended.add(1);
+    counters_->flows_ended_by[(f & kTcpRst) != 0 ? 1 : 0].add(1);
+    if (cfg_.linger_cycles == 0) {
+      end_flow(e);
+      return;
+    }
+    // Open -> closed: off the open count, onto the tail of the closed list.
+    e.closing = true;
+    e.closed_tsc = now;
+    e.closed_prev = closed_tail_;
+    e.closed_next = nullptr;
+    (closed_tail_ != nullptr ? closed_tail_->closed_next : closed_head_) = &e;
+    closed_tail_ = &e;
+    counters_->flows_live.sub(1);
+    counters_->flows_closing.add(1);
+  }
+
   void end_flow(Entry& e) {
     rte_hash_del_key_with_hash(hash_, &e.key, e.sig);
     if (e.ctx != nullptr) alloc_->release(*e.ctx);
     e.ctx = nullptr;
     e.live = false;
+    if (e.closing) {
+      (e.closed_prev != nullptr ? e.closed_prev->closed_next : closed_head_) = e.closed_next;
+      (e.closed_next != nullptr ? e.closed_next->closed_prev : closed_tail_) = e.closed_prev;
+      e.closing = false;
+      counters_->flows_closing.sub(1);
+    } else {
+      counters_->flows_live.sub(1);
+    }
     e.next_free = free_;
     free_ = &e;
-    counters_->flows_live.sub(1);
   }
 
   void destroy() {
@@ -320,6 +418,8 @@ class FlowTable {
   rte_hash* hash_ = nullptr;
   Entry* entries_ = nullptr;
   Entry* free_ = nullptr;
+  Entry* closed_head_ = nullptr;  // the closed flows, oldest first
+  Entry* closed_tail_ = nullptr;
   std::uint64_t adds_ = 0;            // flows added so far
   std::uint64_t adds_at_lookup_ = 0;  // adds_ when the last burst was looked up
   std::uint32_t sweep_ = 0;           // next slot the sweep visits

@@ -49,24 +49,16 @@ struct Arg {
 
 // Options that take a value.
 constexpr std::string_view kValued[] = {
-    "--config",
-    "-p",
-    "--portmask",
-    "--portmap",
-    "--duration",
-    "--stats-period",
-    "--stats-json",
-    "--flow-alloc",
-    "--max-flows",
-    "--idle-timeout-ms",
-    "--flow-context-bytes",
-    "--on-flow-refusal",
-    "--max-packets",
-    "--mbufs",
-    "--ring-size",
-    "--rx-pcap",
-    "--tx-pcap",
-    "--gen-profile",
+    "--config",          "-p",
+    "--portmask",        "--portmap",
+    "--duration",        "--stats-period",
+    "--stats-json",      "--flow-alloc",
+    "--max-flows",       "--idle-timeout-ms",
+    "--close-linger-ms", "--flow-context-bytes",
+    "--on-flow-refusal", "--max-packets",
+    "--mbufs",           "--mbuf-pool",
+    "--ring-size",       "--rx-pcap",
+    "--tx-pcap",         "--gen-profile",
 };
 constexpr std::string_view kFlags[] = {"--no-mac-updating", "--pipeline", "-h", "--help"};
 
@@ -139,6 +131,11 @@ std::string apply_valued(const Arg& a, AppOptions& o) {
     o.idle_timeout_ms = u;
     return {};
   }
+  if (n == "--close-linger-ms") {
+    if (auto e = parse_u32_in(n, v, 0, 600000, u); !e.empty()) return e;
+    o.close_linger_ms = u;
+    return {};
+  }
   if (n == "--flow-context-bytes") {
     if (auto e = parse_u32_in(n, v, 1, 1u << 30, u); !e.empty()) return e;
     o.flow_context_bytes = u;
@@ -159,6 +156,11 @@ std::string apply_valued(const Arg& a, AppOptions& o) {
     return {};
   }
   if (n == "--mbufs") return parse_u32_in(n, v, 1024, 1u << 24, o.mbufs);
+  if (n == "--mbuf-pool") {
+    if (v != "ring_mp_mc" && v != "ctxalloc") return bad_value(n, v, "ring_mp_mc or ctxalloc");
+    o.mbuf_pool = std::string(v);
+    return {};
+  }
   if (n == "--ring-size") {
     if (auto e = parse_u32_in(n, v, 64, 1u << 20, u); !e.empty()) return e;
     if ((u & (u - 1)) != 0) return bad_value(n, v, "a power of two");
@@ -300,6 +302,8 @@ std::string usage_text() {
          "  --max-flows N            concurrent flows of the process, split evenly over\n"
          "                           the flow lcores (default: the config's max_flows)\n"
          "  --idle-timeout-ms MS     a flow idle this long ends (default 10000; 0: never)\n"
+         "  --close-linger-ms MS     a TCP flow ended by FIN/RST stays this long, closed,\n"
+         "                           its late segments counted (default 2000; 0: none)\n"
          "  --flow-context-bytes N   memory budget of one flow (default: the config's\n"
          "                           flow bound; ctxalloc takes only that value)\n"
          "  --on-flow-refusal WHAT   a flow's memory refused for a packet: end (default:\n"
@@ -307,6 +311,8 @@ std::string usage_text() {
          "                           stays as it was, the packet is forwarded; counted)\n"
          "  --max-packets N          stop after N packets received (all ports)\n"
          "  --mbufs N                mbufs per socket's pool (default: computed)\n"
+         "  --mbuf-pool DRIVER       mempool driver of the mbufs: ring_mp_mc (default) or\n"
+         "                           ctxalloc (the plugin's driver)\n"
          "  --ring-size N            --pipeline ring size, power of two (default 1024)\n"
          "  --rx-pcap FILE           embedded default: the input (default: generated)\n"
          "  --tx-pcap FILE           embedded default: write output there, input once\n"

@@ -33,6 +33,7 @@ inline constexpr std::uint32_t kDefaultIdleTimeoutMs = 10000;    ///< 10 s
 inline constexpr std::uint32_t kDefaultFlowContextBytes = 4096;  ///< per flow
 inline constexpr std::uint32_t kMaxFlowsLimit = 1u << 24;        ///< what --max-flows accepts
 inline constexpr std::uint32_t kDefaultRingSize = 1024;          ///< --pipeline ring, per pair
+inline constexpr std::uint32_t kDefaultCloseLingerMs = 2000;     ///< 2 s
 inline constexpr std::uint32_t kBurst = 32;                      ///< rx/tx burst
 
 /// One flow lcore's share of a process-wide flow count: total split evenly over `lcores`,
@@ -57,12 +58,17 @@ struct AppOptions {
   bool pipeline = false;                               ///< --pipeline
   std::optional<std::uint32_t> max_flows;              ///< --max-flows, per process
   std::optional<std::uint32_t> idle_timeout_ms;        ///< --idle-timeout-ms
-  std::optional<std::uint32_t> flow_context_bytes;     ///< --flow-context-bytes
+  /// --close-linger-ms: a TCP flow ended by FIN/RST stays this long, closed, to count the
+  /// segments still in flight as its late segments; 0: released at once.
+  std::uint32_t close_linger_ms = kDefaultCloseLingerMs;
+  std::optional<std::uint32_t> flow_context_bytes;  ///< --flow-context-bytes
   /// --on-flow-refusal keep: a packet whose work the flow's memory refuses is forwarded
   /// and the flow kept as it was (counted); end (default): the flow ends, the packet drops.
   bool keep_refused_flows = false;
   std::uint64_t max_packets = 0;  ///< --max-packets: stop after this many rx (0: no limit)
   std::uint32_t mbufs = 0;        ///< --mbufs: mbuf pool size per socket (0: computed)
+  /// --mbuf-pool: the mempool driver of the mbuf pools ("ring_mp_mc" or "ctxalloc").
+  std::string mbuf_pool = "ring_mp_mc";
   std::uint32_t ring_size = kDefaultRingSize;  ///< --ring-size (pipeline), a power of two
   // The embedded default's devices (used when no device is given to EAL):
   std::string rx_pcap;                  ///< --rx-pcap FILE; empty: ctxgen generates one

@@ -132,16 +132,17 @@ std::uint32_t mbufs_needed(const Ports& ports, std::size_t workers, bool pipelin
   return static_cast<std::uint32_t>(std::min<std::uint64_t>(n, 1u << 24));
 }
 
-std::string start_ports(Ports& ports, std::uint32_t mbufs_per_pool) {
+std::string start_ports(Ports& ports, std::uint32_t mbufs_per_pool, const std::string& pool_ops) {
   for (std::uint16_t p : ports.enabled) {
     const int s = pool_socket(ports.socket[p]);
     if (ports.pool.size() <= static_cast<std::size_t>(s)) ports.pool.resize(s + 1, nullptr);
     if (ports.pool[s] == nullptr) {
       const std::string name = "ctxfwd_mbufs_" + std::to_string(s);
-      ports.pool[s] = rte_pktmbuf_pool_create(name.c_str(), mbufs_per_pool, kPoolCache, 0,
-                                              RTE_MBUF_DEFAULT_BUF_SIZE, s);
+      ports.pool[s] =
+          rte_pktmbuf_pool_create_by_ops(name.c_str(), mbufs_per_pool, kPoolCache, 0,
+                                         RTE_MBUF_DEFAULT_BUF_SIZE, s, pool_ops.c_str());
       if (ports.pool[s] == nullptr)
-        return "mbuf pool of " + std::to_string(mbufs_per_pool) + " on socket " +
+        return "mbuf pool (" + pool_ops + ") of " + std::to_string(mbufs_per_pool) + " on socket " +
                std::to_string(s) + ": " + rte_strerror(rte_errno) +
                " (more memory: -m, or fewer mbufs: --mbufs)";
     }

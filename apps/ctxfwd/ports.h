@@ -42,7 +42,7 @@ std::uint32_t mbufs_needed(const Ports& ports, std::size_t workers, bool pipelin
                            std::uint32_t ring_size, std::uint64_t extra);
 
 /// Creates the pools and configures and starts every enabled port.
-std::string start_ports(Ports& ports, std::uint32_t mbufs_per_pool);
+std::string start_ports(Ports& ports, std::uint32_t mbufs_per_pool, const std::string& pool_ops);
 
 /// Stops and closes the ports, frees the pools.
 void close_ports(Ports& ports);

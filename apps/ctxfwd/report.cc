@@ -182,6 +182,15 @@ Totals totals(const App& app) {
     t.flows_live += c.flows_live.get();
     t.flows_live_at_stop += st->flows_live_at_stop;
     t.flows_released_at_stop += c.flows_released_at_stop.get();
+    t.flows_ended_fin += c.flows_ended_by[0].get();
+    t.flows_ended_rst += c.flows_ended_by[1].get();
+    t.late_segments += c.late_segments.get();
+    t.flows_closing += c.flows_closing.get();
+    t.flows_closing_at_stop += st->flows_closing_at_stop;
+    t.linger_expired += c.linger_expired.get();
+    t.flows_reopened += c.flows_reopened.get();
+    t.closed_reclaimed += c.closed_reclaimed.get();
+    t.closed_released_at_stop += c.closed_released_at_stop.get();
     t.fallbacks += a.fallbacks.get();
     t.failures += a.failures.get();
     t.misuses += a.misuses.get();
@@ -220,8 +229,9 @@ void print_stats_line(const App& app, PeriodState& prev, double now, std::FILE* 
   const Totals t = totals(app);
   std::snprintf(buf, sizeof buf,
                 " flows live %" PRIu64 " created %" PRIu64 " ended %" PRIu64 " expired %" PRIu64
-                " |",
-                t.flows_live, t.flows_created, t.flows_ended, t.flows_expired);
+                " closing %" PRIu64 " late %" PRIu64 " |",
+                t.flows_live, t.flows_created, t.flows_ended, t.flows_expired, t.flows_closing,
+                t.late_segments);
   line += buf;
   for (const auto& st : app.lcores) {
     if (st->plan.role != Role::forward && st->plan.role != Role::pipeline_rx) continue;
@@ -268,6 +278,13 @@ void print_summary(const App& app, std::FILE* out) {
                t.flows_created, t.flows_ended, t.flows_expired, t.flows_failed,
                t.flows_live_at_stop);
   std::fprintf(out,
+               "closed     by FIN %" PRIu64 "  by RST %" PRIu64 "  late segments %" PRIu64
+               "  linger over %" PRIu64 "  reopened by SYN %" PRIu64 "  reclaimed %" PRIu64
+               "  lingering at stop %" PRIu64 " (linger %u ms)\n",
+               t.flows_ended_fin, t.flows_ended_rst, t.late_segments, t.linger_expired,
+               t.flows_reopened, t.closed_reclaimed, t.flows_closing_at_stop,
+               app.opts.close_linger_ms);
+  std::fprintf(out,
                "allocator  %s: fallbacks %" PRIu64 "  failures %" PRIu64 "  misuses %" PRIu64
                "  cross-lcore frees %" PRIu64 "  bound %s per run\n",
                std::string(to_string(app.opts.flow_alloc)).c_str(), t.fallbacks, t.failures,
@@ -310,11 +327,13 @@ std::string summary_json(const App& app) {
   w.value("generator", "ctxfwd");
   w.value("format", std::uint64_t{1});
   w.value("flow_alloc", to_string(app.opts.flow_alloc));
+  w.value("mbuf_pool", app.opts.mbuf_pool);
   w.value("pipeline", app.opts.pipeline);
   w.value("mac_updating", app.opts.mac_updating);
   w.value("max_flows", std::uint64_t{app.opts.resolved_max_flows()});
   w.value("max_flows_per_lcore", std::uint64_t{app.max_flows_per_lcore()});
   w.value("idle_timeout_ms", std::uint64_t{app.opts.resolved_idle_timeout_ms()});
+  w.value("close_linger_ms", std::uint64_t{app.opts.close_linger_ms});
   w.value("flow_context_bytes", std::uint64_t{app.opts.resolved_flow_context_bytes()});
   w.value("config", app.opts.config_path);
   w.value("hugepages", app.eal.hugepages);
@@ -343,6 +362,14 @@ std::string summary_json(const App& app) {
   w.value("refusals_kept", t.refusals_kept);
   w.value("flows_live", t.flows_live_at_stop);
   w.value("flows_released_at_stop", t.flows_released_at_stop);
+  w.value("flows_ended_fin", t.flows_ended_fin);
+  w.value("flows_ended_rst", t.flows_ended_rst);
+  w.value("late_segments", t.late_segments);
+  w.value("flows_closing", t.flows_closing_at_stop);
+  w.value("linger_expired", t.linger_expired);
+  w.value("flows_reopened", t.flows_reopened);
+  w.value("closed_reclaimed", t.closed_reclaimed);
+  w.value("closed_released_at_stop", t.closed_released_at_stop);
   w.value("alloc_fallbacks", t.fallbacks);
   w.value("alloc_failures", t.failures);
   w.value("alloc_misuses", t.misuses);

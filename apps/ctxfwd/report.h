@@ -21,6 +21,9 @@ struct Totals {
   std::uint64_t flows_created = 0, flows_ended = 0, flows_expired = 0, flows_failed = 0,
                 refusals_kept = 0;
   std::uint64_t flows_live = 0, flows_live_at_stop = 0, flows_released_at_stop = 0;
+  std::uint64_t flows_ended_fin = 0, flows_ended_rst = 0, late_segments = 0, flows_closing = 0,
+                flows_closing_at_stop = 0, linger_expired = 0, flows_reopened = 0,
+                closed_reclaimed = 0, closed_released_at_stop = 0;
   std::uint64_t fallbacks = 0, failures = 0, misuses = 0, cross_lcore_frees = 0, records = 0;
   std::uint64_t bytes_in_use = 0, bytes_in_use_start = 0;
 };

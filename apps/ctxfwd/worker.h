@@ -202,6 +202,7 @@ class Worker {
     tc.socket_id = st_.plan.socket;
     tc.max_flows = ac.max_flows;
     tc.idle_cycles = app_.opts.resolved_idle_timeout_ms() * (app_.tsc_hz / 1000);
+    tc.linger_cycles = std::uint64_t{app_.opts.close_linger_ms} * (app_.tsc_hz / 1000);
     tc.sweep_cycles = drain_cycles();
     tc.keep_refused = app_.opts.keep_refused_flows;
     return table_.init(tc, alloc_, c_);
@@ -346,6 +347,7 @@ class Worker {
   // At stop: live flows released, the allocator's accounting recorded before and after.
   void finish_flows() {
     st_.flows_live_at_stop = c_.flows_live.get();
+    st_.flows_closing_at_stop = c_.flows_closing.get();
     st_.bytes_in_use_at_stop = st_.alloc.in_use();
     table_.release_all();
     st_.bytes_in_use_end = st_.alloc.in_use();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ctxfwd_harness.h"
+#include "frame_bytes.h"
 
 namespace ctxfwd::testing {
 namespace {
@@ -160,6 +161,16 @@ void expect_counts_match_manifest(const AppRun& r, const Input& in) {
   EXPECT_EQ(json_u64(s, {"flows_expired"}), 0u);
   EXPECT_EQ(json_u64(s, {"flows_live"}), json_u64(m, {"flow_stats", "open_at_end"}));
   EXPECT_EQ(json_u64(s, {"alloc_failures"}), 0u);
+  // The generator sends nothing on an ended flow's 5-tuple but a new flow's SYN: no late
+  // segments; a reuse while the closed flow lingers reopens it. Every closed flow is
+  // released once: by its linger, by a SYN, for a new flow, or at stop.
+  EXPECT_EQ(json_u64(s, {"flows_ended_fin"}), json_u64(m, {"flow_stats", "ended_fin"}));
+  EXPECT_EQ(json_u64(s, {"flows_ended_rst"}), json_u64(m, {"flow_stats", "ended_rst"}));
+  EXPECT_EQ(json_u64(s, {"late_segments"}), 0u);
+  EXPECT_LE(json_u64(s, {"flows_reopened"}), json_u64(m, {"flow_stats", "reused_5tuple"}));
+  EXPECT_EQ(json_u64(s, {"flows_reopened"}) + json_u64(s, {"linger_expired"}) +
+                json_u64(s, {"closed_reclaimed"}) + json_u64(s, {"closed_released_at_stop"}),
+            json_u64(s, {"flows_ended"}));
 }
 
 // Every flow context came back: bytes in use at the end equal those at the start, on
@@ -197,6 +208,80 @@ TEST_F(Ctxfwd, ForwardsValidPacketsWithRewrittenMacsForEachFlowAllocator) {
   EXPECT_TRUE(outputs["ctxalloc"] == outputs["malloc"]);
 }
 
+// One TCP connection as a real stack closes it, then the 5-tuple reused: SYN, SYN/ACK,
+// ACK, data, FIN (ends the flow), then what is in flight after it: the peer's FIN/ACK,
+// the last ACK, a RST answering it; a new SYN (a new flow on the closed one), its RST, a
+// stray segment after that. With the linger (the default) the late ones are counted as
+// such and forwarded; with --close-linger-ms 0 each one after an end starts a flow.
+TEST_F(Ctxfwd, ClosedTcpFlowsLingerAndCountTheirLateSegments) {
+  constexpr std::uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kPsh = 0x08, kAck = 0x10;
+  struct Seg {
+    bool from_client;
+    std::uint8_t flags;
+  };
+  const std::vector<Seg> segs = {
+      {true, kSyn},        {false, kSyn | kAck}, {true, kAck},        {true, kPsh | kAck},
+      {true, kFin | kAck}, {false, kFin | kAck}, {true, kAck},        {false, kRst},
+      {true, kSyn},        {false, kRst | kAck}, {true, kPsh | kAck},
+  };
+  Input in;
+  in.pcap = dir_ / "close.pcap";
+  {
+    pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
+    ASSERT_NE(dead, nullptr);
+    pcap_dumper_t* d = pcap_dump_open(dead, in.pcap.c_str());
+    ASSERT_NE(d, nullptr) << pcap_geterr(dead);
+    long us = 0;
+    for (const Seg& g : segs) {
+      Bytes b;
+      b.eth(0x0800);
+      if (g.from_client) {
+        b.ipv4(40, 6, {10, 0, 0, 1}, {10, 0, 0, 2}).tcp(40000, 80, g.flags);
+      } else {
+        b.ipv4(40, 6, {10, 0, 0, 2}, {10, 0, 0, 1}).tcp(80, 40000, g.flags);
+      }
+      b.zeros(60 - b.size());  // Ethernet's minimum frame
+      std::vector<std::byte> bytes = b.frame();
+      in.frames.emplace_back(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                             reinterpret_cast<const std::uint8_t*>(bytes.data()) + bytes.size());
+      pcap_pkthdr h{};
+      h.ts.tv_usec = us++;
+      h.caplen = h.len = static_cast<bpf_u_int32>(bytes.size());
+      pcap_dump(reinterpret_cast<u_char*>(d), &h, in.frames.back().data());
+    }
+    pcap_dump_close(d);
+    pcap_close(dead);
+  }
+  for (const char* kind : {"ctxalloc", "malloc"}) {
+    SCOPED_TRACE(kind);
+    const AppRun r = forward_pcap(in, {"--flow-alloc", kind, "--no-mac-updating"});
+    ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+    const json_t* s = r.stats.get();
+    EXPECT_EQ(r.out, in.frames) << "every segment forwarded, unchanged";
+    EXPECT_EQ(json_u64(s, {"close_linger_ms"}), 2000u);
+    EXPECT_EQ(json_u64(s, {"flows_created"}), 2u) << "the connection, then the reuse";
+    EXPECT_EQ(json_u64(s, {"flows_ended"}), 2u);
+    EXPECT_EQ(json_u64(s, {"flows_ended_fin"}), 1u);
+    EXPECT_EQ(json_u64(s, {"flows_ended_rst"}), 1u);
+    EXPECT_EQ(json_u64(s, {"late_segments"}), 4u) << "FIN/ACK, ACK, RST; the stray segment";
+    EXPECT_EQ(json_u64(s, {"flows_reopened"}), 1u);
+    EXPECT_EQ(json_u64(s, {"flows_closing"}), 1u) << "the second, lingering at stop";
+    EXPECT_EQ(json_u64(s, {"closed_released_at_stop"}), 1u);
+    EXPECT_EQ(json_u64(s, {"flows_live"}), 0u);
+    expect_memory_returned(r);
+  }
+  // No linger: the old rule, each packet after an end starts a flow.
+  const AppRun r = forward_pcap(in, {"--close-linger-ms", "0", "--no-mac-updating"});
+  ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+  const json_t* s = r.stats.get();
+  EXPECT_EQ(r.out, in.frames);
+  EXPECT_EQ(json_u64(s, {"flows_created"}), 5u);
+  EXPECT_EQ(json_u64(s, {"flows_ended"}), 4u);
+  EXPECT_EQ(json_u64(s, {"late_segments"}), 0u);
+  EXPECT_EQ(json_u64(s, {"flows_live"}), 1u);
+  expect_memory_returned(r);
+}
+
 TEST_F(Ctxfwd, NoMacUpdatingForwardsFramesUnchanged) {
   const Input in = generate("default", {"--profile", "default", "--seed", "5"});
   const AppRun r = forward_pcap(in, {"--no-mac-updating"});
@@ -223,6 +308,36 @@ TEST_F(Ctxfwd, PipelineGivesTheSameOutputWithCrossLcoreFrees) {
     EXPECT_EQ(json_u64(s, {"pipeline_records"}), json_u64(s, {"tx_packets"}));
     EXPECT_EQ(json_u64(s, {"cross_lcore_frees"}), json_u64(s, {"tx_packets"}));
     EXPECT_TRUE(json_bool(s, "pipeline"));
+  }
+}
+
+// --mbuf-pool ctxalloc: the mbufs come from the plugin's mempool driver; the output is
+// the default pool's, run to completion and with --pipeline (where the tx lcore frees
+// the mbufs the rx lcore's device allocated), for a ctxalloc and a malloc flow allocator.
+TEST_F(Ctxfwd, MbufsFromTheCtxallocMempoolDriverGiveTheSameOutput) {
+  const Input in = generate("mixed", {"--profile", "mixed", "--seed", "5"});
+  const AppRun ring = forward_pcap(in, {});
+  ASSERT_EQ(ring.proc.status, 0) << ring.proc.output;
+  EXPECT_EQ(json_str(ring.stats.get(), "mbuf_pool"), "ring_mp_mc");
+  EXPECT_NE(ring.proc.output.find("mempool driver ring_mp_mc"), std::string::npos)
+      << ring.proc.output;
+  for (const char* kind : {"ctxalloc", "malloc"}) {
+    for (const bool pipeline : {false, true}) {
+      SCOPED_TRACE(std::string(kind) + (pipeline ? " pipeline" : ""));
+      std::vector<std::string> app{"--mbuf-pool", "ctxalloc", "--flow-alloc", kind};
+      if (pipeline) app.push_back("--pipeline");
+      const AppRun r =
+          pipeline ? forward_pcap(in, app, {"--lcores", "0@0,1@0,2@1"}) : forward_pcap(in, app);
+      ASSERT_EQ(r.proc.status, 0) << r.proc.output;
+      EXPECT_EQ(json_str(r.stats.get(), "mbuf_pool"), "ctxalloc");
+      EXPECT_NE(r.proc.output.find("mempool driver ctxalloc"), std::string::npos);
+      // The plugin's own line: the pool is really the driver's.
+      EXPECT_NE(r.proc.output.find("mempool ctxfwd_mbufs_0: "), std::string::npos);
+      EXPECT_NE(r.proc.output.find("ops ctxalloc"), std::string::npos) << r.proc.output;
+      EXPECT_TRUE(r.out == ring.out);
+      expect_counts_match_manifest(r, in);
+      expect_memory_returned(r);
+    }
   }
 }
 

@@ -23,6 +23,8 @@ TEST(CtxfwdOptions, DefaultsAndEveryOption) {
   EXPECT_TRUE(d.mac_updating);
   EXPECT_EQ(d.resolved_max_flows(), kDefaultMaxFlows);
   EXPECT_EQ(d.resolved_idle_timeout_ms(), kDefaultIdleTimeoutMs);
+  EXPECT_EQ(d.close_linger_ms, kDefaultCloseLingerMs);
+  EXPECT_EQ(d.mbuf_pool, "ring_mp_mc");
   EXPECT_EQ(d.resolved_flow_context_bytes(), kDefaultFlowContextBytes);
 
   AppOptions o;
@@ -42,12 +44,16 @@ TEST(CtxfwdOptions, DefaultsAndEveryOption) {
                    "--max-flows",
                    "100",
                    "--idle-timeout-ms=0",
+                   "--close-linger-ms",
+                   "500",
                    "--flow-context-bytes",
                    "2048",
                    "--max-packets",
                    "77",
                    "--mbufs",
                    "4096",
+                   "--mbuf-pool",
+                   "ctxalloc",
                    "--ring-size",
                    "256",
                    "--rx-pcap",
@@ -72,6 +78,8 @@ TEST(CtxfwdOptions, DefaultsAndEveryOption) {
   EXPECT_EQ(o.resolved_flow_context_bytes(), 2048u);
   EXPECT_EQ(o.max_packets, 77u);
   EXPECT_EQ(o.mbufs, 4096u);
+  EXPECT_EQ(o.mbuf_pool, "ctxalloc");
+  EXPECT_EQ(o.close_linger_ms, 500u);
   EXPECT_EQ(o.ring_size, 256u);
   EXPECT_EQ(o.rx_pcap, "in.pcap");
   EXPECT_EQ(o.tx_pcap, "out.pcap");
@@ -89,6 +97,9 @@ TEST(CtxfwdOptions, RefusesBadValuesWithTheOptionsName) {
       {{"--max-flows", "16777217"}, "--max-flows: '16777217'"},
       {{"--max-flows", "12x"}, "--max-flows: '12x'"},
       {{"--idle-timeout-ms", "-5"}, "--idle-timeout-ms: '-5'"},
+      {{"--close-linger-ms", "600001"}, "--close-linger-ms: '600001'"},
+      {{"--close-linger-ms", "1s"}, "--close-linger-ms: '1s'"},
+      {{"--mbuf-pool", "stack"}, "--mbuf-pool: 'stack' is not ring_mp_mc or ctxalloc"},
       {{"--flow-context-bytes", "0"}, "--flow-context-bytes: '0'"},
       {{"--mbufs", "10"}, "--mbufs: '10'"},
       {{"--ring-size", "100"}, "a power of two"},
