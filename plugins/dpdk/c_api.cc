@@ -155,24 +155,22 @@ struct ctxalloc_dpdk_flow* ctxalloc_dpdk_flow_create(void) {
   return reinterpret_cast<ctxalloc_dpdk_flow*>(make_flow_context());
 }
 
-// What ContextScope does, split in two calls for C.
+// ContextScope's enter and leave (ctxalloc::enter_context), split in two calls for C;
+// another lcore's flow is refused (-EPERM) before anything changes.
 int ctxalloc_dpdk_flow_enter(struct ctxalloc_dpdk_flow* flow, struct ctxalloc_dpdk_scope* saved) {
   Context* c = to_context(flow);
   if (c == nullptr || saved == nullptr) return -EINVAL;
-  ctxalloc::detail::ThreadState& t = ctxalloc::detail::t_state;
-  if (c->heap() != t.heap) return -EPERM;
-  saved->saved_context = t.context;
-  saved->saved_mode = static_cast<unsigned char>(t.mode);
-  t.context = c;
-  t.mode = Mode::context;
+  if (!context_is_local(*c)) return -EPERM;
+  const SavedContext s = enter_context(*c);
+  saved->saved_context = s.context;
+  saved->saved_mode = static_cast<unsigned char>(s.mode);
   return 0;
 }
 
 void ctxalloc_dpdk_flow_leave(const struct ctxalloc_dpdk_scope* saved) {
   if (saved == nullptr) return;
-  ctxalloc::detail::ThreadState& t = ctxalloc::detail::t_state;
-  t.mode = static_cast<Mode>(saved->saved_mode);
-  t.context = static_cast<Context*>(saved->saved_context);
+  leave_context(SavedContext{static_cast<Mode>(saved->saved_mode),
+                             static_cast<Context*>(saved->saved_context)});
 }
 
 int ctxalloc_dpdk_flow_release(struct ctxalloc_dpdk_flow* flow) {

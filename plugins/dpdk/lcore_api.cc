@@ -63,7 +63,7 @@ int bind_heap(LcoreHeap& h) noexcept {
 
 void unbind_heap(LcoreHeap& h) noexcept {
   if (h.bound_thread.load(std::memory_order_relaxed) != pthread_self()) return;
-  if (ctxalloc::detail::t_state.heap == &h.heap) detach_thread_heap();  // flushes, then abandons
+  if (thread_heap_now() == &h.heap) detach_thread_heap();  // flushes, then abandons
   h.bound_thread.store(0, std::memory_order_release);
 }
 
@@ -138,7 +138,7 @@ LcoreHeap* bound_heap() noexcept {
   LcoreHeap* h = detail::heap_of_lcore(rte_lcore_id());
   if (h == nullptr) [[unlikely]]
     return nullptr;
-  if (ctxalloc::detail::t_state.heap == &h->heap) [[likely]]
+  if (thread_heap_now() == &h->heap) [[likely]]
     return h;
   return detail::bind_heap(*h) == 0 ? h : nullptr;
 }
@@ -210,16 +210,15 @@ int release_flow_context(Context* flow) noexcept {
   if (flow == nullptr) return -EINVAL;
   LcoreHeap* h = detail::heap_of_lcore(rte_lcore_id());
   // The lcore's own flow after an unbind (a tear-down that found it busy): bind again.
-  if (flow->heap() != ctxalloc::detail::t_state.heap && h != nullptr && &h->heap == flow->heap())
+  if (flow->heap() != thread_heap_now() && h != nullptr && &h->heap == flow->heap())
     (void)detail::bind_heap(*h);
-  if (flow->heap() != ctxalloc::detail::t_state.heap) {
+  if (flow->heap() != thread_heap_now()) {
     report_misuse(Misuse::wrong_thread, "dpdk", "release_flow_context", flow);
     return -EPERM;
   }
   const bool fixed = flow->form() != ContextForm::growing;
   flow->release_all();
-  if (fixed && h != nullptr && &h->heap == ctxalloc::detail::t_state.heap)
-    h->contexts_released.add(1);
+  if (fixed && h != nullptr && &h->heap == thread_heap_now()) h->contexts_released.add(1);
   return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "ctxalloc/dpdk/lcore.h"
 #include "ctxalloc/dpdk/plugin.h"
 #include "ctxalloc/dpdk/registry.h"
+#include "ctxalloc/switchable/owner.h"
 #include "ctxalloc_dpdk.h"
 #include "detail/lcore_heaps.h"
 #include "dpdk/eal_env.h"
@@ -79,7 +80,7 @@ TEST_F(ShortChain, AnLcoreWithoutAThreadAllocatorRunsOnTheGlobalHeap) {
     ASSERT_NE(p, nullptr);
     const OwnerTag* tag = SegmentMap::lookup(p);
     ASSERT_NE(tag, nullptr);
-    EXPECT_EQ(tag->kind, OwnerKind::global_heap);
+    EXPECT_EQ(tag->kind, owner_kind::global_heap);
     EXPECT_TRUE(socket_heap().region.contains(p));
     ctxalloc::deallocate(p);
   });

@@ -20,6 +20,7 @@
 #include "ctxalloc/dpdk/lcore.h"
 #include "ctxalloc/dpdk/registry.h"
 #include "ctxalloc/sources/numa_policy.h"
+#include "ctxalloc/switchable/owner.h"
 #include "ctxalloc_dpdk.h"
 #include "detail/lcore_heaps.h"
 #include "dpdk/eal_env.h"
@@ -54,8 +55,8 @@ detail::LcoreHeap& heap_of(unsigned lcore) {
 const ThreadHeap* owner_heap(const void* p) {
   const OwnerTag* tag = SegmentMap::lookup(p);
   if (tag == nullptr) return nullptr;
-  if (tag->kind != OwnerKind::size_class && tag->kind != OwnerKind::tree &&
-      tag->kind != OwnerKind::spill)
+  if (tag->kind != owner_kind::size_class && tag->kind != owner_kind::tree &&
+      tag->kind != owner_kind::spill)
     return nullptr;
   return ThreadHeap::of_tag(tag);
 }
@@ -127,7 +128,7 @@ TEST_F(PerLcore, EachLcoresHeapIsOnItsSocketsMemory) {
   ASSERT_NE(global, nullptr);
   const OwnerTag* tag = SegmentMap::lookup(global);
   ASSERT_NE(tag, nullptr);
-  EXPECT_EQ(tag->kind, OwnerKind::global_heap);
+  EXPECT_EQ(tag->kind, owner_kind::global_heap);
   EXPECT_EQ(tag->owner, &detail::lcore_runtime().sockets[0].load()->heap);
   ctxalloc::deallocate(global);
   on_lcore(kWorker, [&] { ctxalloc::deallocate(on_worker); });
@@ -216,7 +217,7 @@ TEST_F(PerLcore, AContextMadeOnLcore1AndFreedOnLcore0GoesBackToLcore1) {
   for (void* p : m.blocks) {
     const OwnerTag* tag = SegmentMap::lookup(p);
     ASSERT_NE(tag, nullptr);
-    EXPECT_TRUE(tag->kind == OwnerKind::context_arena || tag->kind == OwnerKind::spill);
+    EXPECT_TRUE(tag->kind == owner_kind::context_arena || tag->kind == owner_kind::spill);
   }
   // Lcore 0 frees them: each goes back to lcore 1 (batched, pushed by flush()).
   for (void* p : m.blocks)
@@ -346,7 +347,7 @@ TEST_F(PerLcore, ThreadsWithoutAnLcoreHeapGetNoFlowContexts) {
     EXPECT_EQ(ctxalloc_dpdk_lcore_bind(), -ENODEV);
     EXPECT_EQ(ctxalloc_dpdk_flow_create(), nullptr);
     void* p = ctxalloc_dpdk_malloc(64);  // the socket's global heap
-    EXPECT_EQ(SegmentMap::lookup(p)->kind, OwnerKind::global_heap);
+    EXPECT_EQ(SegmentMap::lookup(p)->kind, owner_kind::global_heap);
     ctxalloc_dpdk_free(p);
   }).join();
   EXPECT_EQ(release_flow_context(nullptr), -EINVAL);
@@ -512,7 +513,7 @@ class LcoreAllocator {
     const OwnerTag* tag = SegmentMap::lookup(p);
     if (tag == nullptr) return false;
     if (h_.heap.owns_tag(tag)) return true;
-    return (tag->kind == OwnerKind::global_heap || tag->kind == OwnerKind::large) &&
+    return (tag->kind == owner_kind::global_heap || tag->kind == owner_kind::large) &&
            tag->owner == &h_.heap.global();
   }
   CheckResult check_invariants() const {

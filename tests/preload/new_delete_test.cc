@@ -21,6 +21,7 @@
 #include "ctxalloc/replace/detail/bootstrap.h"
 #include "ctxalloc/replace/detail/front.h"
 #include "ctxalloc/replace/process_stats.h"
+#include "ctxalloc/switchable/owner.h"
 #include "ctxalloc/switchable/switchable.h"
 #include "report.h"
 
@@ -44,7 +45,7 @@ std::size_t opaque(std::size_t v) {
 
 OwnerKind kind_of(const void* p) {
   const OwnerTag* t = SegmentMap::lookup(p);
-  return t == nullptr ? OwnerKind::region : t->kind;
+  return t == nullptr ? owner_kind::region : t->kind;
 }
 
 struct alignas(64) Line64 {
@@ -217,13 +218,13 @@ TEST(NewDelete, NewFollowsTheThreadsMode) {
   {
     ModeScope scope(Mode::global);
     auto* g = keep(new int[10]);
-    EXPECT_EQ(kind_of(g), OwnerKind::global_heap);
+    EXPECT_EQ(kind_of(g), owner_kind::global_heap);
     delete[] g;
   }
   {
     ModeScope scope(Mode::thread);
     auto* t = keep(new int[10]);
-    EXPECT_EQ(kind_of(t), OwnerKind::size_class);
+    EXPECT_EQ(kind_of(t), owner_kind::size_class);
     EXPECT_EQ(ThreadHeap::of_tag(SegmentMap::lookup(t)), current_thread_heap());
     delete[] t;
   }

@@ -15,7 +15,7 @@
 #include "ctxalloc/allocators/detail/canary.h"
 #include "ctxalloc/allocators/size_class_allocator.h"
 #include "ctxalloc/allocators/tree_allocator.h"
-#include "ctxalloc/sources/detail/poison.h"
+#include "ctxalloc/core/poison.h"
 #include "ctxalloc/switchable/context.h"
 #include "ctxalloc/switchable/global_heap.h"
 #include "ctxalloc/switchable/segment_source.h"

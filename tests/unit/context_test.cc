@@ -10,6 +10,7 @@
 
 #include "ctxalloc/adaptors/current_resource.h"
 #include "ctxalloc/switchable/coroutine.h"
+#include "ctxalloc/switchable/owner.h"
 #include "support/misuse_test_helpers.h"
 #include "support/random_driver.h"
 
@@ -48,7 +49,7 @@ TEST(Context, EachLifetimeGetsItsKindAndServesInsideItsBlock) {
     EXPECT_EQ(current_context(), c.get());
     void* p = allocate(200);
     ASSERT_NE(p, nullptr);
-    EXPECT_EQ(kind_of(p), OwnerKind::context_arena);
+    EXPECT_EQ(kind_of(p), owner_kind::context_arena);
     EXPECT_EQ(Context::of(p, SegmentMap::lookup(p)), c.get());
     EXPECT_GE(usable_size(p), 200u);
     deallocate(p);
@@ -104,9 +105,9 @@ TEST(Context, PmrContainersLiveInTheCurrentContext) {
   std::pmr::vector<int> v(current);
   for (int i = 0; i < 100; ++i)
     v.push_back(i);
-  EXPECT_EQ(kind_of(v.data()), OwnerKind::context_arena);
+  EXPECT_EQ(kind_of(v.data()), owner_kind::context_arena);
   std::pmr::string str("a first payload, copied into the flow's context", current);
-  EXPECT_EQ(kind_of(str.data()), OwnerKind::context_arena);
+  EXPECT_EQ(kind_of(str.data()), owner_kind::context_arena);
 }
 
 TEST(Context, AnExhaustedContextSpillsIntoItsThreadHeapAndReleaseTakesTheSpillsToo) {
@@ -127,7 +128,7 @@ TEST(Context, AnExhaustedContextSpillsIntoItsThreadHeapAndReleaseTakesTheSpillsT
   const ContextStats st = c->stats();
   EXPECT_GT(st.spills, 50u) << "4 KiB hold only a few dozen 100-byte blocks";
   EXPECT_EQ(st.spilled_live, st.spills);
-  EXPECT_EQ(kind_of(blocks.back()), OwnerKind::spill);
+  EXPECT_EQ(kind_of(blocks.back()), owner_kind::spill);
   EXPECT_EQ(static_cast<unsigned char*>(blocks.back())[99], 99u);
   // One spilled block freed alone is unlinked from its context.
   deallocate(blocks.back());

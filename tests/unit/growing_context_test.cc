@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ctxalloc/switchable/context.h"
+#include "ctxalloc/switchable/owner.h"
 #include "ctxalloc/switchable/segment_source.h"
 #include "support/misuse_test_helpers.h"
 #include "support/reference_model.h"
@@ -51,7 +52,7 @@ TEST(GrowingContext, StartsInOneSmallChunkAndServesInsideIt) {
   EXPECT_EQ(pool().figures().chunk_bytes, before + 512);
   void* p = g->allocate(Layout{100, 8}).ptr;
   ASSERT_NE(p, nullptr);
-  EXPECT_EQ(SegmentMap::lookup(p)->kind, OwnerKind::flow_chunk);
+  EXPECT_EQ(SegmentMap::lookup(p)->kind, owner_kind::flow_chunk);
   EXPECT_EQ(Context::of(p, SegmentMap::lookup(p)), g);
   EXPECT_EQ(usable_size(p), 104u);
   EXPECT_EQ(g->live_blocks(), 1u);
@@ -93,7 +94,7 @@ TEST(GrowingContext, LargeRequestsAreSeparateBlocksFreedWithTheContext) {
   GrowingContext* g = make();
   void* big = g->allocate(Layout{5000, 8}).ptr;
   ASSERT_NE(big, nullptr);
-  EXPECT_EQ(SegmentMap::lookup(big)->kind, OwnerKind::spill);
+  EXPECT_EQ(SegmentMap::lookup(big)->kind, owner_kind::spill);
   EXPECT_GE(usable_size(big), 5000u);
   EXPECT_GT(pool().figures().large_bytes, large_before);
   void* big2 = g->allocate(Layout{3000, 64}).ptr;

@@ -14,7 +14,7 @@
 #include "ctxalloc/allocators/context_allocator.h"
 #include "ctxalloc/allocators/size_class_allocator.h"
 #include "ctxalloc/allocators/tree_allocator.h"
-#include "ctxalloc/sources/detail/poison.h"
+#include "ctxalloc/core/poison.h"
 #include "ctxalloc/switchable/global_heap.h"
 #include "ctxalloc/switchable/thread_heap.h"
 #include "support/random_driver.h"

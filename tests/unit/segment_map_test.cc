@@ -30,7 +30,7 @@ TEST(SegmentMap, UnregisteredAddressesHaveNoOwner) {
 
 TEST(SegmentMap, EveryByteOfARegisteredRangeFindsItsOwner) {
   Segments s(3);
-  OwnerTag tag{OwnerKind::tree, &s};
+  OwnerTag tag{OwnerKind{1}, &s};
   ASSERT_TRUE(SegmentMap::register_range(s.base, s.size, &tag));
   for (std::size_t off :
        {std::size_t{0}, std::size_t{1}, kSeg - 1, kSeg, 2 * kSeg + 12345, 3 * kSeg - 1}) {
@@ -44,8 +44,8 @@ TEST(SegmentMap, EveryByteOfARegisteredRangeFindsItsOwner) {
 
 TEST(SegmentMap, RefusesOverlapsAndMisalignedRangesAtomically) {
   Segments s(2);
-  OwnerTag a{OwnerKind::tree, nullptr};
-  OwnerTag b{OwnerKind::large, nullptr};
+  OwnerTag a{OwnerKind{1}, nullptr};
+  OwnerTag b{OwnerKind{5}, nullptr};
   const std::size_t before = SegmentMap::registered_slots();
   ASSERT_TRUE(SegmentMap::register_range(s.at(kSeg), kSeg, &a));
   EXPECT_FALSE(SegmentMap::register_range(s.base, 2 * kSeg, &b)) << "overlaps a";
@@ -66,11 +66,11 @@ TEST(SegmentMap, RefusesOverlapsAndMisalignedRangesAtomically) {
 TEST(SegmentMap, LookupsRaceFreelyWithRegistrationsElsewhere) {
   // Runs clean under ThreadSanitizer: lookups take no lock.
   Segments fixed(1);
-  OwnerTag tag{OwnerKind::global_heap, nullptr};
+  OwnerTag tag{OwnerKind{4}, nullptr};
   ASSERT_TRUE(SegmentMap::register_range(fixed.base, kSeg, &tag));
   std::thread churn([] {
     Segments s(1);
-    OwnerTag t{OwnerKind::spill, nullptr};
+    OwnerTag t{OwnerKind{3}, nullptr};
     for (int i = 0; i < 2000; ++i) {
       ASSERT_TRUE(SegmentMap::register_range(s.base, kSeg, &t));
       SegmentMap::unregister_range(s.base, kSeg, &t);

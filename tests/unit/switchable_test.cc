@@ -1,4 +1,5 @@
 #include "ctxalloc/switchable/switchable.h"
+#include "ctxalloc/switchable/owner.h"
 
 #include <gtest/gtest.h>
 
@@ -25,7 +26,7 @@ TEST(Switchable, ThreadsStartInGlobalModeAsTheCrateDoes) {
     EXPECT_EQ(current_mode(), Mode::global);
     void* p = allocate(64);
     ASSERT_NE(p, nullptr);
-    EXPECT_EQ(kind_of(p), OwnerKind::global_heap);
+    EXPECT_EQ(kind_of(p), owner_kind::global_heap);
     deallocate(p);
   });
   t.join();
@@ -39,9 +40,9 @@ TEST(Switchable, ThreadModeServesFromTheThreadsOwnHeap) {
   void* medium = allocate(10000, 64);
   void* large = allocate(3 << 20);
   ASSERT_TRUE(small && medium && large);
-  EXPECT_EQ(kind_of(small), OwnerKind::size_class);
-  EXPECT_EQ(kind_of(medium), OwnerKind::tree);
-  EXPECT_EQ(kind_of(large), OwnerKind::large);
+  EXPECT_EQ(kind_of(small), owner_kind::size_class);
+  EXPECT_EQ(kind_of(medium), owner_kind::tree);
+  EXPECT_EQ(kind_of(large), owner_kind::large);
   EXPECT_TRUE(is_aligned(medium, 64));
   EXPECT_GE(usable_size(small), 100u);
   EXPECT_GE(usable_size(medium), 10000u);
@@ -73,7 +74,7 @@ TEST(Switchable, ScopesAndHelpersRestoreTheModeAlsoOnExceptions) {
   EXPECT_EQ(current_mode(), Mode::global);
   ModeScope thread_mode(Mode::thread);
   EXPECT_THROW(with_global_allocator([] {
-                 EXPECT_EQ(kind_of(allocate(32)), OwnerKind::global_heap);
+                 EXPECT_EQ(kind_of(allocate(32)), owner_kind::global_heap);
                  throw 1;
                }),
                int);
@@ -109,7 +110,7 @@ TEST(Switchable, ReallocateKeepsBytesAcrossSizesAndOwners) {
   void* g = with_global_allocator([] { return allocate(1000); });
   std::memset(g, 0xAB, 1000);
   g = reallocate(g, 3000);
-  EXPECT_EQ(kind_of(g), OwnerKind::global_heap);
+  EXPECT_EQ(kind_of(g), owner_kind::global_heap);
   EXPECT_EQ(static_cast<unsigned char*>(g)[999], 0xABu);
   deallocate(g);
   EXPECT_EQ(reallocate(p, 0), nullptr) << "size 0 frees";

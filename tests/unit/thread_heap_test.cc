@@ -1,4 +1,5 @@
 #include "ctxalloc/switchable/thread_heap.h"
+#include "ctxalloc/switchable/owner.h"
 
 #include <gtest/gtest.h>
 
@@ -14,7 +15,7 @@ namespace {
 constexpr std::size_t kSeg = SegmentMap::kSegmentSize;
 
 bool is_small(const void* p) {
-  return SegmentMap::lookup(p)->kind == OwnerKind::size_class;
+  return SegmentMap::lookup(p)->kind == owner_kind::size_class;
 }
 
 // ThreadHeap's owner-thread API seen as an Allocator, so the randomized driver and the
@@ -67,9 +68,9 @@ TEST(ThreadHeap, SmallMediumAndLargeGoWhereTheyBelong) {
   Block medium = h.allocate(Layout{20000, 16});
   Block large = h.allocate(Layout{2 << 20, 16});
   ASSERT_TRUE(small && medium && large);
-  EXPECT_EQ(SegmentMap::lookup(small.ptr)->kind, OwnerKind::size_class);
-  EXPECT_EQ(SegmentMap::lookup(medium.ptr)->kind, OwnerKind::tree);
-  EXPECT_EQ(SegmentMap::lookup(large.ptr)->kind, OwnerKind::large);
+  EXPECT_EQ(SegmentMap::lookup(small.ptr)->kind, owner_kind::size_class);
+  EXPECT_EQ(SegmentMap::lookup(medium.ptr)->kind, owner_kind::tree);
+  EXPECT_EQ(SegmentMap::lookup(large.ptr)->kind, owner_kind::large);
   EXPECT_EQ(ThreadHeap::of_tag(SegmentMap::lookup(small.ptr)), &h);
   EXPECT_EQ(ThreadHeap::of_tag(SegmentMap::lookup(medium.ptr)), &h);
   EXPECT_EQ(h.stats().large, 1u);
@@ -91,7 +92,7 @@ TEST(ThreadHeap, AlignmentsTheTreeCannotPadGoToTheGlobalHeapWithoutGrowingTheHea
       const Block b = h.allocate(Layout{max_class / 2 + 4096, align});
       ASSERT_TRUE(b);
       EXPECT_TRUE(is_aligned(b.ptr, align));
-      EXPECT_EQ(SegmentMap::lookup(b.ptr)->kind, OwnerKind::large);
+      EXPECT_EQ(SegmentMap::lookup(b.ptr)->kind, owner_kind::large);
       global.deallocate(b, align);
     }
   }
@@ -217,7 +218,7 @@ TEST(ThreadHeap, ResizeMovesAcrossItsPartsKeepingTheBytes) {
   std::memset(b.ptr, 0x42, 64);
   Block m = h.resize(b.ptr, SegmentMap::lookup(b.ptr), Layout{5000, 16}, Move::allowed);
   ASSERT_TRUE(m);
-  EXPECT_EQ(SegmentMap::lookup(m.ptr)->kind, OwnerKind::tree);
+  EXPECT_EQ(SegmentMap::lookup(m.ptr)->kind, owner_kind::tree);
   EXPECT_EQ(static_cast<unsigned char>(m.ptr[63]), 0x42u);
   Block g = h.resize(m.ptr, SegmentMap::lookup(m.ptr), Layout{6000, 16}, Move::forbidden);
   EXPECT_EQ(g.ptr, m.ptr) << "the tree grows in place into free space behind the block";

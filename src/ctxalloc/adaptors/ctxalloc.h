@@ -485,7 +485,11 @@ typedef struct ctxalloc_saved_state {
   ctxalloc_context* context;
 } ctxalloc_saved_state;
 
-/** Makes the context current on the calling thread; returns the state to restore. */
+/**
+ * Makes the context current on the calling thread; returns the state to restore. NULL
+ * changes nothing. A context of another thread is misuse (wrong_thread), reported in
+ * checked builds, as ContextScope does.
+ */
 ctxalloc_saved_state ctxalloc_context_enter(ctxalloc_context* context) CTXALLOC_NOEXCEPT;
 /** Restores what ctxalloc_context_enter saved. */
 void ctxalloc_context_leave(ctxalloc_saved_state saved) CTXALLOC_NOEXCEPT;

@@ -128,20 +128,18 @@ int ctxalloc_context_release(ctxalloc_context* context) noexcept {
   return 0;
 }
 
+// ContextScope's enter and leave (ctxalloc::enter_context), split in two calls for C; a
+// NULL context changes nothing (the state returned restores what is there).
 ctxalloc_saved_state ctxalloc_context_enter(ctxalloc_context* context) noexcept {
-  ctxalloc::detail::ThreadState& s = ctxalloc::detail::t_state;
-  const ctxalloc_saved_state saved{static_cast<int>(s.mode), to_c(s.context)};
-  if (context != nullptr) {
-    s.context = to_cpp(context);
-    s.mode = ctxalloc::Mode::context;
-  }
-  return saved;
+  const ctxalloc::SavedContext saved = context == nullptr
+                                           ? ctxalloc::unchanged_context()
+                                           : ctxalloc::enter_context(*to_cpp(context));
+  return ctxalloc_saved_state{static_cast<int>(saved.mode), to_c(saved.context)};
 }
 
 void ctxalloc_context_leave(ctxalloc_saved_state saved) noexcept {
-  ctxalloc::detail::ThreadState& s = ctxalloc::detail::t_state;
-  s.mode = static_cast<ctxalloc::Mode>(saved.mode);
-  s.context = to_cpp(saved.context);
+  ctxalloc::leave_context(
+      ctxalloc::SavedContext{static_cast<ctxalloc::Mode>(saved.mode), to_cpp(saved.context)});
 }
 
 int ctxalloc_context_get_stats(const ctxalloc_context* context,

@@ -21,7 +21,7 @@
 #include "ctxalloc/config.h"
 #include "ctxalloc/core/allocator.h"
 #include "ctxalloc/core/misuse.h"
-#include "ctxalloc/sources/detail/poison.h"
+#include "ctxalloc/core/poison.h"
 
 namespace ctxalloc {
 

@@ -24,9 +24,9 @@
 #include <memory>
 #include <optional>
 
-#include "ctxalloc/adaptors/null_allocator.h"
 #include "ctxalloc/allocators/bitset_allocator.h"
 #include "ctxalloc/allocators/bump_allocator.h"
+#include "ctxalloc/allocators/null_allocator.h"
 #include "ctxalloc/allocators/tree_allocator.h"
 #include "ctxalloc/allocators/tree_config.h"
 #include "ctxalloc/core/allocator.h"

@@ -185,7 +185,7 @@ bool SizeClassAllocator::new_segment() noexcept {
   }
   auto* seg = new (b.ptr) Segment;
   std::memset(static_cast<void*>(seg), 0, sizeof(Segment));
-  seg->tag = OwnerTag{OwnerKind::size_class, this};
+  seg->tag = OwnerTag{owner_kind::size_class, this};
   if (!SegmentMap::register_range(seg, kSegmentSize, &seg->tag)) {
     provider_.release(provider_.context, b);
     return false;
@@ -429,7 +429,7 @@ CheckResult SizeClassAllocator::check_invariants() const {
     CTXALLOC_INVARIANT(segs <= segment_count_, "size_class: segment list longer than ",
                        segment_count_);
     CTXALLOC_INVARIANT(is_aligned(seg, kSegmentSize), "size_class: segment ", seg, " misaligned");
-    CTXALLOC_INVARIANT(seg->tag.kind == OwnerKind::size_class && seg->tag.owner == this,
+    CTXALLOC_INVARIANT(seg->tag.kind == owner_kind::size_class && seg->tag.owner == this,
                        "size_class: segment ", seg, " has a foreign tag");
     CTXALLOC_INVARIANT(SegmentMap::lookup(seg) == &seg->tag, "size_class: segment ", seg,
                        " not registered in the segment map");

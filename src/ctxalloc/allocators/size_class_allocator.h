@@ -28,10 +28,17 @@
 #include "ctxalloc/config.h"
 #include "ctxalloc/core/allocator.h"
 #include "ctxalloc/core/misuse.h"
+#include "ctxalloc/core/poison.h"
 #include "ctxalloc/core/segment_map.h"
-#include "ctxalloc/sources/detail/poison.h"
 
 namespace ctxalloc {
+
+namespace owner_kind {
+/// The segments of a SizeClassAllocator (its tag at each segment's start). The only kind
+/// below the switchable layer; that layer numbers its kinds from kFirstAbove on.
+inline constexpr OwnerKind size_class{0};
+inline constexpr std::uint8_t kFirstAbove = 1;
+}  // namespace owner_kind
 
 namespace detail {
 /// The 24 classes: 16-byte steps to 128, then four steps per doubling to 2 KiB (at most
@@ -160,8 +167,8 @@ class SizeClassAllocator {
     return release_block(p, seg, size) != nullptr;
   }
 
-  /// The tag every segment of this allocator is registered with carries OwnerKind::
-  /// size_class and `owner == this`.
+  /// The tag every segment of this allocator is registered with carries
+  /// owner_kind::size_class and `owner == this`.
 
   /// Gives a block back from a thread that does not own this allocator: lock-free push
   /// on the remote stack; the owner drains it. Checks happen when it is drained.

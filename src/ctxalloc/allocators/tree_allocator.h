@@ -29,9 +29,9 @@
 #include <cstring>
 #include <utility>
 
-#include "ctxalloc/adaptors/malloc_allocator.h"
 #include "ctxalloc/allocators/detail/canary.h"
 #include "ctxalloc/allocators/detail/tree_core.h"
+#include "ctxalloc/allocators/malloc_allocator.h"
 #include "ctxalloc/allocators/tree_config.h"
 #include "ctxalloc/config.h"
 #include "ctxalloc/core/allocator.h"

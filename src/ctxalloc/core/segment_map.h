@@ -18,17 +18,12 @@
 
 namespace ctxalloc {
 
-/// What kind of owner a segment has; the switchable layer dispatches frees on it.
-enum class OwnerKind : std::uint8_t {
-  size_class,     ///< SizeClassAllocator pages (the thread heaps' small-object front)
-  tree,           ///< TreeAllocator regions
-  context_arena,  ///< an arena of flow/coroutine context blocks
-  spill,          ///< blocks that spilled out of a context into its thread's heap
-  global_heap,    ///< the lockable global heap
-  large,          ///< one mapping per allocation (MemoryMapAllocator)
-  region,         ///< a caller-supplied region (RegionSource, DPDK memzones)
-  flow_chunk,     ///< chunks of growing (flow) contexts: the segment's own record (FlowChunks)
-};
+/// What kind of owner a segment has: a small number chosen by the layer that registers
+/// the segment, which is also the layer that acts on it. Core stores it and never reads
+/// it; the kinds are named where their owners are (owner_kind::size_class beside the
+/// SizeClassAllocator, the rest with the switchable layer's owner table, which dispatches
+/// frees, sizes and reallocations on it).
+enum class OwnerKind : std::uint8_t {};
 
 /// The record a segment's slots point to. Owners embed it (often at the segment's start)
 /// and keep it alive while the segment is registered.

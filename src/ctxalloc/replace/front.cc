@@ -10,6 +10,7 @@
 #include "ctxalloc/core/misuse.h"
 #include "ctxalloc/replace/detail/bootstrap.h"
 #include "ctxalloc/replace/detail/front_internal.h"
+#include "ctxalloc/switchable/owner.h"
 
 namespace ctxalloc::replace::detail {
 namespace {
@@ -179,7 +180,7 @@ void* allocate_zeroed(std::size_t size) noexcept {
   // Arena blocks are reused memory, like heap blocks.
   const OwnerTag* tag = SegmentMap::lookup(p);
   std::size_t dirty = size;
-  if (tag != nullptr && tag->kind == OwnerKind::large) {
+  if (tag != nullptr && tag->kind == owner_kind::large) {
     dirty = GlobalHeap::last_large_dirty_bytes();
     if (dirty > size) dirty = size;
   }

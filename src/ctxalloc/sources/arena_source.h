@@ -35,8 +35,8 @@
 #include "ctxalloc/core/check.h"
 #include "ctxalloc/core/memory_source.h"
 #include "ctxalloc/core/misuse.h"
+#include "ctxalloc/core/poison.h"
 #include "ctxalloc/core/stats.h"
-#include "ctxalloc/sources/detail/poison.h"
 #include "ctxalloc/sources/detail/slab_table.h"
 #include "ctxalloc/sources/kernel_info.h"
 

@@ -3,7 +3,7 @@
 #include <bit>
 
 #include "ctxalloc/core/bits.h"
-#include "ctxalloc/sources/detail/poison.h"
+#include "ctxalloc/core/poison.h"
 
 namespace ctxalloc {
 namespace {

@@ -4,7 +4,7 @@
 #include <new>
 
 #include "ctxalloc/core/misuse.h"
-#include "ctxalloc/sources/detail/poison.h"
+#include "ctxalloc/core/poison.h"
 
 namespace ctxalloc {
 
@@ -121,95 +121,106 @@ std::uint64_t Context::live_blocks() const noexcept {
 }
 
 Context* Context::of(const void* p, const OwnerTag* tag) noexcept {
-  if (tag->kind == OwnerKind::flow_chunk) return GrowingContext::owner_of(p, tag);
+  if (tag->kind == owner_kind::flow_chunk) return GrowingContext::owner_of(p, tag);
   return FixedContext::of(p, tag);
 }
 
-void Context::free_local(void* p, const OwnerTag* tag) noexcept {
-  switch (tag->kind) {
-    case OwnerKind::spill: {
-      SpillHeader* h = spill_header(p);
-      if (h->magic != kSpillMagic || !h->context->live()) {
-        report_misuse(Misuse::double_free, "context", "deallocate", p);
-        return;
-      }
-      if (h->context->growing()) {
-        h->context->as_growing().free(p, 0);
-      } else {
-        h->context->as_fixed().free_spilled(h);
-      }
-      return;
-    }
-    case OwnerKind::flow_chunk: {
-      GrowingContext* g = GrowingContext::owner_of(p, tag);
-      if (g == nullptr) {
-        report_misuse(Misuse::released_context, "context", "deallocate", p);
-        return;
-      }
-      g->free_in_chunk(static_cast<std::byte*>(p));  // the chunk is known: no second lookup
-      return;
-    }
-    default:
-      FixedContext::free_in_arena(p, static_cast<const ContextArena*>(tag->owner));
-      return;
-  }
-}
+// ------------------------------------------------------------------ the owner table's rows
+// The context_arena, spill and flow_chunk kinds (owner.h): a fixed context's block in
+// its arena, a block spilled into the heap's spill tree (of either form), a growing
+// context's chunk.
 
-void Context::free_owned(void* p, const OwnerTag* tag) noexcept {
-  if (tag->kind == OwnerKind::flow_chunk && FlowChunks::of_tag(tag)->heap() == detail::t_state.heap)
-      [[likely]] {
-    GrowingContext* g = GrowingContext::owner_of(p, tag);  // a flow's block, this thread's
-    if (g == nullptr) [[unlikely]] {
-      report_misuse(Misuse::released_context, "context", "deallocate", p);
-      return;
-    }
-    g->free_in_chunk(static_cast<std::byte*>(p));
+void Context::free_spilled_local(void* p) noexcept {
+  SpillHeader* h = spill_header(p);
+  if (h->magic != kSpillMagic || !h->context->live()) {
+    report_misuse(Misuse::double_free, "context", "deallocate", p);
     return;
   }
-  ThreadHeap* owner;
-  if (tag->kind == OwnerKind::context_arena) {
-    const auto* arena = static_cast<const ContextArena*>(tag->owner);
-    if (arena->heap() == detail::t_state.heap) [[likely]]
-      return FixedContext::free_in_arena(p, arena);
-    owner = arena->heap();
-  } else if (tag->kind == OwnerKind::flow_chunk) {
-    owner = FlowChunks::of_tag(tag)->heap();
+  if (h->context->growing()) {
+    h->context->as_growing().free(p, 0);
   } else {
-    owner = ThreadHeap::of_tag(tag);
-  }
-  if (owner == detail::t_state.heap) {
-    free_local(p, tag);
-  } else {
-    detail::free_remote_other(owner, p);
+    h->context->as_fixed().free_spilled(h);
   }
 }
 
-std::size_t Context::usable_size(const void* p, const OwnerTag* tag) noexcept {
-  if (tag->kind == OwnerKind::flow_chunk) {
-    const GrowingContext* g = GrowingContext::owner_of(p, tag);
-    return g == nullptr ? 0 : g->usable(p);
+void Context::free_chunk_local(void* p, const OwnerTag* tag) noexcept {
+  GrowingContext* g = GrowingContext::owner_of(p, tag);
+  if (g == nullptr) [[unlikely]] {
+    report_misuse(Misuse::released_context, "context", "deallocate", p);
+    return;
   }
-  return FixedContext::usable_size(p, tag);
+  g->free_in_chunk(static_cast<std::byte*>(p));  // the chunk is known: no second lookup
 }
 
-void* Context::reallocate(void* p, const OwnerTag* tag, Layout layout) noexcept {
-  GrowingContext* g = nullptr;
-  if (tag->kind == OwnerKind::flow_chunk) {
-    g = GrowingContext::owner_of(p, tag);
-    if (g == nullptr) {
-      report_misuse(Misuse::released_context, "context", "reallocate", p);
-      return nullptr;
-    }
-  } else if (tag->kind == OwnerKind::spill) {
-    const SpillHeader* h = spill_header(p);
-    if (h->magic == kSpillMagic && h->context->growing()) g = &h->context->as_growing();
-  }
-  if (g == nullptr) return FixedContext::reallocate(p, tag, layout);
-  if (g->heap() != detail::t_state.heap) {
+constinit const detail::OwnerOps Context::kArenaOwner = {
+    /*free=*/[](void* p, std::size_t, const OwnerTag* tag) noexcept {
+      const auto* arena = static_cast<const ContextArena*>(tag->owner);
+      if (arena->heap() == detail::t_state.heap) [[likely]]
+        return FixedContext::free_in_arena(p, arena);
+      detail::free_remote_other(arena->heap(), p);
+    },
+    /*free_drained=*/
+    [](void* p, const OwnerTag* tag) noexcept {
+      FixedContext::free_in_arena(p, static_cast<const ContextArena*>(tag->owner));
+    },
+    /*usable_size=*/&FixedContext::usable_in_arena,
+    /*reallocate=*/&FixedContext::reallocate_in_arena,
+};
+
+constinit const detail::OwnerOps Context::kSpillOwner = {
+    /*free=*/[](void* p, std::size_t, const OwnerTag* tag) noexcept {
+      ThreadHeap* owner = ThreadHeap::of_tag(tag);
+      if (owner == detail::t_state.heap) return free_spilled_local(p);
+      detail::free_remote_other(owner, p);
+    },
+    /*free_drained=*/[](void* p, const OwnerTag*) noexcept { free_spilled_local(p); },
+    /*usable_size=*/
+    [](const void* p, const OwnerTag*) noexcept -> std::size_t {
+      const SpillHeader* h = spill_header(p);
+      if (h->magic != kSpillMagic) return 0;
+      const std::byte* start = reinterpret_cast<const std::byte*>(p) - h->offset;
+      const std::size_t s = h->context->heap()->spill_size(start);
+      return s > h->offset ? s - h->offset : 0;
+    },
+    /*reallocate=*/
+    [](void* p, const OwnerTag* tag, Layout layout) noexcept -> void* {
+      const SpillHeader* h = spill_header(p);
+      if (h->magic == kSpillMagic && h->context->growing())
+        return reallocate_growing(h->context->as_growing(), p, layout);
+      return FixedContext::reallocate_spilled(p, tag, layout);
+    },
+};
+
+constinit const detail::OwnerOps Context::kChunkOwner = {
+    /*free=*/[](void* p, std::size_t, const OwnerTag* tag) noexcept {
+      ThreadHeap* owner = FlowChunks::of_tag(tag)->heap();
+      if (owner == detail::t_state.heap) [[likely]]
+        return free_chunk_local(p, tag);  // a flow's block, this thread's
+      detail::free_remote_other(owner, p);
+    },
+    /*free_drained=*/&Context::free_chunk_local,
+    /*usable_size=*/
+    [](const void* p, const OwnerTag* tag) noexcept -> std::size_t {
+      const GrowingContext* g = GrowingContext::owner_of(p, tag);
+      return g == nullptr ? 0 : g->usable(p);
+    },
+    /*reallocate=*/
+    [](void* p, const OwnerTag* tag, Layout layout) noexcept -> void* {
+      GrowingContext* g = GrowingContext::owner_of(p, tag);
+      if (g == nullptr) {
+        report_misuse(Misuse::released_context, "context", "reallocate", p);
+        return nullptr;
+      }
+      return reallocate_growing(*g, p, layout);
+    },
+};
+
+void* Context::reallocate_growing(GrowingContext& g, void* p, Layout layout) noexcept {
+  if (g.heap() != detail::t_state.heap) {
     report_misuse(Misuse::wrong_thread, "context", "reallocate", p);
     return nullptr;
   }
-  return g->resize(p, layout, Move::allowed).ptr;
+  return g.resize(p, layout, Move::allowed).ptr;
 }
 
 // ------------------------------------------------------------------ fixed contexts
@@ -314,45 +325,36 @@ void FixedContext::free_in_arena(void* p, const ContextArena* arena) noexcept {
   c->alloc_.deallocate(Block{static_cast<std::byte*>(p), 0}, 1);
 }
 
-std::size_t FixedContext::usable_size(const void* p, const OwnerTag* tag) noexcept {
-  if (tag->kind == OwnerKind::spill) {
-    const SpillHeader* h = spill_header(p);
-    if (h->magic != kSpillMagic) return 0;
-    const std::byte* start = reinterpret_cast<const std::byte*>(p) - h->offset;
-    const std::size_t s = h->context->heap()->spill_size(start);
-    return s > h->offset ? s - h->offset : 0;
-  }
+std::size_t FixedContext::usable_in_arena(const void* p, const OwnerTag* tag) noexcept {
   const FixedContext* c = of(p, tag);
   return c == nullptr ? 0 : c->alloc_.allocated_size(p);
 }
 
-void* FixedContext::reallocate(void* p, const OwnerTag* tag, Layout layout) noexcept {
+void* FixedContext::reallocate_in_arena(void* p, const OwnerTag* tag, Layout layout) noexcept {
   layout = linkable(layout);
-  if (tag->kind == OwnerKind::context_arena && of(p, tag) == nullptr) {
+  FixedContext* c = of(p, tag);
+  if (c == nullptr) {
     report_misuse(Misuse::released_context, "context", "reallocate", p);  // not a double free
     return nullptr;
   }
-  std::size_t have = usable_size(p, tag);
+  std::size_t have = c->alloc_.allocated_size(p);
   // A bump context knows the size of its most recent block only; an older live block is
   // moved, copying up to where the free space begins (bump_extent): its usable size is
   // 0, yet it is live, not a double free.
   bool recorded = true;
-  if (have == 0 && tag->kind == OwnerKind::context_arena) {
-    if (const FixedContext* owner = of(p, tag))
-      have = detail::addressable_prefix(p, owner->alloc_.bump_extent(p));
+  if (have == 0) {
+    have = detail::addressable_prefix(p, c->alloc_.bump_extent(p));
     recorded = false;
   }
   if (have == 0) {
     report_misuse(Misuse::double_free, "context", "reallocate", p);
     return nullptr;
   }
-  FixedContext* c =
-      tag->kind == OwnerKind::spill ? &spill_header(p)->context->as_fixed() : of(p, tag);
   if (!c->owned_by_this_thread()) {
     report_misuse(Misuse::wrong_thread, "context", "reallocate", p);
     return nullptr;
   }
-  if (tag->kind == OwnerKind::context_arena && recorded) {
+  if (recorded) {
     const Block old{static_cast<std::byte*>(p), have};
     const Block r = layout.size >= have ? c->alloc_.grow(old, layout, Move::forbidden)
                                         : c->alloc_.shrink(old, layout, Move::forbidden);
@@ -361,7 +363,26 @@ void* FixedContext::reallocate(void* p, const OwnerTag* tag, Layout layout) noex
   const Block fresh = c->allocate(layout);
   if (fresh.ptr == nullptr) return nullptr;
   std::memcpy(fresh.ptr, p, have < layout.size ? have : layout.size);
-  free_local(p, tag);
+  free_in_arena(p, static_cast<const ContextArena*>(tag->owner));
+  return fresh.ptr;
+}
+
+void* FixedContext::reallocate_spilled(void* p, const OwnerTag* tag, Layout layout) noexcept {
+  layout = linkable(layout);
+  const std::size_t have = kSpillOwner.usable_size(p, tag);
+  if (have == 0) {
+    report_misuse(Misuse::double_free, "context", "reallocate", p);
+    return nullptr;
+  }
+  FixedContext* c = &spill_header(p)->context->as_fixed();
+  if (!c->owned_by_this_thread()) {
+    report_misuse(Misuse::wrong_thread, "context", "reallocate", p);
+    return nullptr;
+  }
+  const Block fresh = c->allocate(layout);
+  if (fresh.ptr == nullptr) return nullptr;
+  std::memcpy(fresh.ptr, p, have < layout.size ? have : layout.size);
+  free_spilled_local(p);
   return fresh.ptr;
 }
 
@@ -423,7 +444,7 @@ CheckResult FixedContext::check_invariants() const {
                        "context ", this, ": spilled block ", h + 1, " badly linked");
     const OwnerTag* tag = SegmentMap::lookup(h);
     CTXALLOC_INVARIANT(
-        tag != nullptr && tag->kind == OwnerKind::spill && ThreadHeap::of_tag(tag) == heap_,
+        tag != nullptr && tag->kind == owner_kind::spill && ThreadHeap::of_tag(tag) == heap_,
         "context ", this, ": spilled block ", h + 1, " not in its heap's spill tree");
   }
   CTXALLOC_INVARIANT(n == spilled_live_.get(), "context ", this, ": ", n,
@@ -441,8 +462,10 @@ void* context_allocate(Context* c, std::size_t size, std::size_t align) noexcept
 }
 }  // namespace detail
 
-void ContextScope::wrong_thread(const Context* c) noexcept {
+namespace detail {
+void report_wrong_thread_enter(const Context* c) noexcept {
   report_misuse(Misuse::wrong_thread, "context", "install", c);
 }
+}  // namespace detail
 
 }  // namespace ctxalloc

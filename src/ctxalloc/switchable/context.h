@@ -65,8 +65,10 @@ class FixedContext final : public Context {
 
   static void free_in_arena(void* p, const ContextArena* arena) noexcept;
   static FixedContext* of(const void* p, const OwnerTag* tag) noexcept;
-  static std::size_t usable_size(const void* p, const OwnerTag* tag) noexcept;
-  static void* reallocate(void* p, const OwnerTag* tag, Layout layout) noexcept;
+  // The parts of the owner table's rows (owner.h) that need a fixed context's insides.
+  static std::size_t usable_in_arena(const void* p, const OwnerTag* tag) noexcept;
+  static void* reallocate_in_arena(void* p, const OwnerTag* tag, Layout layout) noexcept;
+  static void* reallocate_spilled(void* p, const OwnerTag* tag, Layout layout) noexcept;
   void free_spilled(SpillHeader* h) noexcept;
 
   /// A block freed on another thread travels to its owner linked through its first

@@ -1,5 +1,7 @@
 #include "ctxalloc/switchable/context_arena.h"
 
+#include "ctxalloc/switchable/owner.h"
+
 namespace ctxalloc {
 
 Block ArenaSegments::obtain_aligned(std::size_t size, std::size_t align) noexcept {
@@ -30,7 +32,7 @@ ArenaOptions arena_options(std::size_t block_bytes) noexcept {
 
 ContextArena::ContextArena(SegmentSource& source, ThreadHeap* heap,
                            std::size_t block_bytes) noexcept
-    : tag_{OwnerKind::context_arena, this},
+    : tag_{owner_kind::context_arena, this},
       heap_(heap),
       block_bytes_(block_bytes),
       arena_(ArenaSegments(&source, &tag_), arena_options(block_bytes)) {}

@@ -17,6 +17,7 @@
 
 #include "ctxalloc/allocators/context_allocator.h"
 #include "ctxalloc/config.h"
+#include "ctxalloc/switchable/owner.h"
 #include "ctxalloc/switchable/switchable.h"
 
 namespace ctxalloc {
@@ -93,16 +94,11 @@ class Context {
   ContextForm form() const noexcept { return form_; }
   bool growing() const noexcept { return form_ == ContextForm::growing; }
 
-  // ----- for the switchable layer: p lies in a context_arena, flow_chunk or spill segment
-  /// Frees p from any thread: on the owner thread at once, else through its heap.
-  static void free_owned(void* p, const OwnerTag* tag) noexcept;
-  /// Frees p on its owner thread (its heap drains a remote free).
-  static void free_local(void* p, const OwnerTag* tag) noexcept;
-  /// Usable bytes of the live block p, or 0.
-  static std::size_t usable_size(const void* p, const OwnerTag* tag) noexcept;
-  /// Resizes p, staying in its context (moving within it, or spilling). Null on failure,
-  /// p then intact.
-  static void* reallocate(void* p, const OwnerTag* tag, Layout layout) noexcept;
+  // ----- for the switchable layer: the owner table's rows (owner.h) of the
+  // context_arena, spill and flow_chunk kinds, defined in context.cc
+  static const detail::OwnerOps kArenaOwner;
+  static const detail::OwnerOps kSpillOwner;
+  static const detail::OwnerOps kChunkOwner;
   /// The live context whose block or chunk holds p (a context_arena or flow_chunk tag),
   /// or null.
   static Context* of(const void* p, const OwnerTag* tag) noexcept;
@@ -128,6 +124,11 @@ class Context {
     return static_cast<SpillHeader*>(const_cast<void*>(p)) - 1;
   }
   static constexpr std::uint32_t kSpillMagic = 0x5b11'1ed5;
+  // Pieces of the owner table's rows: a spilled block or a chunk's block freed on the
+  // thread that owns it; a growing context's block resized by its owner thread.
+  static void free_spilled_local(void* p) noexcept;
+  static void free_chunk_local(void* p, const OwnerTag* tag) noexcept;
+  static void* reallocate_growing(GrowingContext& g, void* p, Layout layout) noexcept;
   /// Whether the context is live (not released), read through a spill header.
   bool live() const noexcept;
 
@@ -137,28 +138,60 @@ class Context {
   std::uint32_t word_ = 0;  // per form (growing: bytes held)
 };
 
-/// Makes a context current for the scope's lifetime: saves the thread's mode and
-/// installed context, installs `c`, and restores both on destruction (also when
-/// unwinding). A handful of stores; no call.
+/// What entering a context replaced on the calling thread: its mode and installed
+/// context, given back to leave_context().
+struct SavedContext {
+  Mode mode;
+  Context* context;
+};
+
+namespace detail {
+[[gnu::cold]] void report_wrong_thread_enter(const Context* c) noexcept;
+}  // namespace detail
+
+/// Whether c belongs to the calling thread (its heap is the thread's), so that entering
+/// it is allowed.
+inline bool context_is_local(const Context& c) noexcept {
+  return c.heap() == detail::t_state.heap;
+}
+
+/// The one way into a context, for ContextScope and both C APIs (ctxalloc_context_enter,
+/// ctxalloc_dpdk_flow_enter): installs c on the calling thread in context mode and
+/// returns what it replaced. A context of another thread is misuse (wrong_thread), which
+/// checked builds report here; callers with an error return (the DPDK plugin) test
+/// context_is_local() first. A handful of stores; no call.
+inline SavedContext enter_context(Context& c) noexcept {
+  detail::ThreadState& s = detail::t_state;
+  const SavedContext saved{s.mode, s.context};
+  if (CTXALLOC_CHECKS && !context_is_local(c)) detail::report_wrong_thread_enter(&c);
+  s.context = &c;
+  s.mode = Mode::context;
+  return saved;
+}
+
+/// The calling thread's mode and installed context as they are now (leave_context() of
+/// it changes nothing): what the C API returns for a NULL context.
+inline SavedContext unchanged_context() noexcept {
+  return SavedContext{detail::t_state.mode, detail::t_state.context};
+}
+
+/// Restores what enter_context() saved (scopes nest: leave in the reverse order).
+inline void leave_context(SavedContext saved) noexcept {
+  detail::t_state.mode = saved.mode;
+  detail::t_state.context = saved.context;
+}
+
+/// Makes a context current for the scope's lifetime (enter_context), and restores what
+/// it replaced on destruction (also when unwinding).
 class ContextScope {
  public:
-  explicit ContextScope(Context& c) noexcept
-      : saved_mode_(detail::t_state.mode), saved_context_(detail::t_state.context) {
-    if (CTXALLOC_CHECKS && c.heap() != detail::t_state.heap) wrong_thread(&c);
-    detail::t_state.context = &c;
-    detail::t_state.mode = Mode::context;
-  }
-  ~ContextScope() {
-    detail::t_state.mode = saved_mode_;
-    detail::t_state.context = saved_context_;
-  }
+  explicit ContextScope(Context& c) noexcept : saved_(enter_context(c)) {}
+  ~ContextScope() { leave_context(saved_); }
   ContextScope(const ContextScope&) = delete;
   ContextScope& operator=(const ContextScope&) = delete;
 
  private:
-  [[gnu::cold]] static void wrong_thread(const Context* c) noexcept;
-  Mode saved_mode_;
-  Context* saved_context_;
+  SavedContext saved_;
 };
 
 /// The context installed on the calling thread, or null.

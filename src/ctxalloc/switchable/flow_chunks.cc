@@ -4,7 +4,8 @@
 
 #include "ctxalloc/core/bits.h"
 #include "ctxalloc/core/misuse.h"
-#include "ctxalloc/sources/detail/poison.h"
+#include "ctxalloc/core/poison.h"
+#include "ctxalloc/switchable/owner.h"
 #include "ctxalloc/switchable/segment_source.h"
 
 namespace ctxalloc {
@@ -245,7 +246,7 @@ FlowChunks::Segment* FlowChunks::new_segment(Use use) noexcept {
   if (b.ptr == nullptr) return nullptr;
   detail::unpoison(b.ptr, kRecordBytes);
   auto* s = new (b.ptr) Segment{};
-  s->tag = OwnerTag{OwnerKind::flow_chunk, this};
+  s->tag = OwnerTag{owner_kind::flow_chunk, this};
   s->pool = this;
   s->unused_pages = ~0ULL;
   s->use = use;
@@ -332,7 +333,7 @@ CheckResult FlowChunks::check_invariants() const {
                          " longer than its count ", segment_count_[u].get());
       CTXALLOC_INVARIANT(s->prev == prev, "flow_chunks: segment ", s, " badly linked");
       CTXALLOC_INVARIANT(s->pool == this && static_cast<unsigned>(s->use) == u &&
-                             s->tag.kind == OwnerKind::flow_chunk && s->tag.owner == this,
+                             s->tag.kind == owner_kind::flow_chunk && s->tag.owner == this,
                          "flow_chunks: segment ", s, " record names another pool or use");
       CTXALLOC_INVARIANT(SegmentMap::lookup(s) == &s->tag, "flow_chunks: segment ", s,
                          " not registered under its record");

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "ctxalloc/core/misuse.h"
+#include "ctxalloc/switchable/owner.h"
 
 namespace ctxalloc {
 namespace {
@@ -23,8 +24,8 @@ GlobalHeap::GlobalHeap(SegmentSource& segments, const GlobalHeapOptions& options
     : segments_(segments),
       options_(options),
       config_ok_(options_ok(options)),
-      chunk_tag_{OwnerKind::global_heap, this},
-      large_tag_{OwnerKind::large, this},
+      chunk_tag_{owner_kind::global_heap, this},
+      large_tag_{owner_kind::large, this},
       chunks_(segments, &chunk_tag_),
       tree_(options.tree),
       large_(options.large) {}

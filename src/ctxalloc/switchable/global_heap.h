@@ -20,8 +20,8 @@
 #include <cstddef>
 #include <mutex>
 
-#include "ctxalloc/adaptors/null_allocator.h"
 #include "ctxalloc/allocators/memory_map_allocator.h"
+#include "ctxalloc/allocators/null_allocator.h"
 #include "ctxalloc/allocators/tree_allocator.h"
 #include "ctxalloc/core/allocator.h"
 #include "ctxalloc/core/segment_map.h"

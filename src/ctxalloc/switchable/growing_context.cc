@@ -6,6 +6,7 @@
 #include "ctxalloc/core/bits.h"
 #include "ctxalloc/core/misuse.h"
 #include "ctxalloc/switchable/context.h"
+#include "ctxalloc/switchable/owner.h"
 #include "ctxalloc/switchable/thread_heap.h"
 
 namespace ctxalloc {
@@ -351,7 +352,7 @@ bool GrowingContext::owns_large(const void* p) const noexcept {
 
 void GrowingContext::free_elsewhere(void* p) noexcept {
   const OwnerTag* tag = SegmentMap::lookup(p);
-  if (tag != nullptr && tag->kind == OwnerKind::flow_chunk) {
+  if (tag != nullptr && tag->kind == owner_kind::flow_chunk) {
     GrowingContext* g = owner_of(p, tag);
     if (g == nullptr) {
       report_misuse(Misuse::released_context, "growing_context", "deallocate", p);
@@ -360,7 +361,7 @@ void GrowingContext::free_elsewhere(void* p) noexcept {
     g->free_in_chunk(static_cast<std::byte*>(p));
     return;
   }
-  if (tag != nullptr && tag->kind == OwnerKind::spill) {
+  if (tag != nullptr && tag->kind == owner_kind::spill) {
     SpillHeader* h = spill_header(p);
     if (h->magic == kSpillMagic && h->context->growing()) {
       h->context->as_growing().free_large(h);
@@ -374,7 +375,7 @@ void GrowingContext::free_elsewhere(void* p) noexcept {
 
 std::size_t GrowingContext::usable(const void* p) const noexcept {
   const OwnerTag* tag = SegmentMap::lookup(p);
-  if (tag != nullptr && tag->kind == OwnerKind::spill) {
+  if (tag != nullptr && tag->kind == owner_kind::spill) {
     if (!owns_large(p)) return 0;
     const SpillHeader* h = spill_header(p);
     const std::byte* start = static_cast<const std::byte*>(p) - h->offset;
@@ -393,7 +394,7 @@ Block GrowingContext::resize(void* ptr, Layout layout, Move move) noexcept {
     return Block{};
   }
   const OwnerTag* tag = SegmentMap::lookup(p);
-  const bool in_chunk = tag != nullptr && tag->kind == OwnerKind::flow_chunk;
+  const bool in_chunk = tag != nullptr && tag->kind == owner_kind::flow_chunk;
   const bool aligned = is_aligned(p, layout.align);
   const std::size_t asked = layout.size == 0 ? 1 : layout.size;
   const std::size_t want = asked <= kExactMax ? round8(asked) : class_top(ceil_class(asked));

@@ -40,7 +40,7 @@
 
 #include "ctxalloc/core/bits.h"
 #include "ctxalloc/core/layout.h"
-#include "ctxalloc/sources/detail/poison.h"
+#include "ctxalloc/core/poison.h"
 #include "ctxalloc/switchable/context_base.h"
 #include "ctxalloc/switchable/flow_chunks.h"
 

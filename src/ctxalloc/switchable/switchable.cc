@@ -506,8 +506,105 @@ void free_remote_other(ThreadHeap* heap, void* p) noexcept {
 }
 
 void free_remote_small(void* p, const OwnerTag* tag) noexcept {
-  auto* heap = static_cast<ThreadHeap*>(static_cast<SizeClassAllocator*>(tag->owner)->user());
-  batch_remote(t_state, heap, p, true);
+  batch_remote(t_state, ThreadHeap::of_small(tag), p, true);
+}
+
+// ------------------------------------------------------------------ the owner table
+// The rows of the heaps' kinds (size_class, tree, global_heap, large) and of a foreign
+// region; the context kinds' rows are in context.cc, beside the contexts' insides.
+
+namespace {
+
+void free_small(void* p, std::size_t, const OwnerTag* tag) noexcept {
+  // Not this thread's front (the inline path checked): another thread's heap.
+  batch_remote(t_state, ThreadHeap::of_small(tag), p, true);
+}
+
+void free_medium(void* p, std::size_t, const OwnerTag* tag) noexcept {
+  ThreadState& s = t_state;
+  ThreadHeap* heap = ThreadHeap::of_heap_tag(tag);
+  if (heap == s.heap) {
+    heap->free_owned(p, tag);
+  } else {
+    batch_remote(s, heap, p, false);
+  }
+}
+
+std::size_t heap_usable_size(const void* p, const OwnerTag* tag) noexcept {
+  ThreadHeap* heap = ThreadHeap::of_tag(tag);
+  return heap == t_state.heap ? heap->allocated_size(p, tag)
+                              : ThreadHeap::live_size_any_thread(p, tag);
+}
+
+void* heap_reallocate(void* p, const OwnerTag* tag, Layout layout) noexcept {
+  ThreadHeap* heap = ThreadHeap::of_tag(tag);
+  if (heap == t_state.heap) return heap->resize(p, tag, layout, Move::allowed).ptr;
+  return reallocate_by_moving(p, tag, layout);  // another thread's block
+}
+
+void free_global(void* p, std::size_t size, const OwnerTag* tag) noexcept {
+  static_cast<GlobalHeap*>(tag->owner)->deallocate(Block{static_cast<std::byte*>(p), size}, 1);
+}
+
+std::size_t global_usable_size(const void* p, const OwnerTag* tag) noexcept {
+  return static_cast<GlobalHeap*>(tag->owner)->allocated_size(p);
+}
+
+void* global_reallocate(void* p, const OwnerTag* tag, Layout layout) noexcept {
+  auto* g = static_cast<GlobalHeap*>(tag->owner);
+  const std::size_t have = g->allocated_size(p);
+  if (have == 0) {
+    report_misuse(Misuse::double_free, "switchable", "reallocate", p);
+    return nullptr;
+  }
+  const Block old{static_cast<std::byte*>(p), have};
+  return (layout.size >= have ? g->grow(old, layout, Move::allowed)
+                              : g->shrink(old, layout, Move::allowed))
+      .ptr;
+}
+
+constexpr OwnerOps kSmallOwner{&free_small, nullptr, &heap_usable_size, &heap_reallocate};
+constexpr OwnerOps kMediumOwner{&free_medium, nullptr, &heap_usable_size, &heap_reallocate};
+constexpr OwnerOps kGlobalOwner{&free_global, nullptr, &global_usable_size, &global_reallocate};
+
+}  // namespace
+
+// A block of no switchable owner (a region's): freeing it is misuse; it has no size
+// known here, so reallocate() reports it as not live (a double free), as before the table.
+constinit const OwnerOps kForeignOwner{
+    [](void* p, std::size_t, const OwnerTag*) noexcept {
+      report_misuse(Misuse::foreign_pointer, "switchable", "deallocate", p);
+    },
+    nullptr,
+    [](const void*, const OwnerTag*) noexcept -> std::size_t { return 0; },
+    &reallocate_by_moving,
+};
+
+// By kind value; the static_asserts keep the order with owner.h's numbering.
+constinit const OwnerOps* const kOwnerTable[owner_kind::kCount] = {
+    &kSmallOwner,  &kMediumOwner, &Context::kArenaOwner, &Context::kSpillOwner,
+    &kGlobalOwner, &kGlobalOwner, &kForeignOwner,        &Context::kChunkOwner,
+};
+static_assert(static_cast<int>(owner_kind::size_class) == 0 &&
+              static_cast<int>(owner_kind::tree) == 1 &&
+              static_cast<int>(owner_kind::context_arena) == 2 &&
+              static_cast<int>(owner_kind::spill) == 3 &&
+              static_cast<int>(owner_kind::global_heap) == 4 &&
+              static_cast<int>(owner_kind::large) == 5 &&
+              static_cast<int>(owner_kind::region) == 6 &&
+              static_cast<int>(owner_kind::flow_chunk) == 7 && owner_kind::kCount == 8);
+
+void* reallocate_by_moving(void* p, const OwnerTag* tag, Layout layout) noexcept {
+  const std::size_t have = owner_ops(tag).usable_size(p, tag);
+  if (have == 0) {
+    report_misuse(Misuse::double_free, "switchable", "reallocate", p);
+    return nullptr;
+  }
+  void* fresh = allocate(layout.size, layout.align);
+  if (fresh == nullptr) return nullptr;
+  std::memcpy(fresh, p, have < layout.size ? have : layout.size);
+  deallocate(p);
+  return fresh;
 }
 
 void deallocate_slow(void* p, std::size_t size, const OwnerTag* tag) noexcept {
@@ -516,36 +613,7 @@ void deallocate_slow(void* p, std::size_t size, const OwnerTag* tag) noexcept {
     report_misuse(Misuse::foreign_pointer, "switchable", "deallocate", p);
     return;
   }
-  ThreadState& s = t_state;
-  switch (tag->kind) {
-    case OwnerKind::size_class: {
-      // Not this thread's front (the inline path checked): another thread's heap.
-      auto* heap = static_cast<ThreadHeap*>(static_cast<SizeClassAllocator*>(tag->owner)->user());
-      batch_remote(s, heap, p, true);
-      return;
-    }
-    case OwnerKind::tree: {
-      ThreadHeap* heap = ThreadHeap::of_tag(tag);
-      if (heap == s.heap) {
-        heap->free_owned(p, tag);
-      } else {
-        batch_remote(s, heap, p, false);
-      }
-      return;
-    }
-    case OwnerKind::global_heap:
-    case OwnerKind::large:
-      static_cast<GlobalHeap*>(tag->owner)->deallocate(Block{static_cast<std::byte*>(p), size}, 1);
-      return;
-    case OwnerKind::context_arena:
-    case OwnerKind::spill:
-    case OwnerKind::flow_chunk:
-      Context::free_owned(p, tag);
-      return;
-    case OwnerKind::region:
-      break;
-  }
-  report_misuse(Misuse::foreign_pointer, "switchable", "deallocate", p);
+  owner_ops(tag).free(p, size, tag);
 }
 
 }  // namespace detail
@@ -559,24 +627,7 @@ void* allocate_zeroed(std::size_t size, std::size_t align) noexcept {
 std::size_t usable_size(const void* p) noexcept {
   const OwnerTag* tag = SegmentMap::lookup(p);
   if (tag == nullptr) return 0;
-  switch (tag->kind) {
-    case OwnerKind::size_class:
-    case OwnerKind::tree: {
-      ThreadHeap* heap = ThreadHeap::of_tag(tag);
-      return heap == t_state.heap ? heap->allocated_size(p, tag)
-                                  : ThreadHeap::live_size_any_thread(p, tag);
-    }
-    case OwnerKind::global_heap:
-    case OwnerKind::large:
-      return static_cast<GlobalHeap*>(tag->owner)->allocated_size(p);
-    case OwnerKind::context_arena:
-    case OwnerKind::spill:
-    case OwnerKind::flow_chunk:
-      return Context::usable_size(p, tag);
-    case OwnerKind::region:
-      break;
-  }
-  return 0;
+  return detail::owner_ops(tag).usable_size(p, tag);
 }
 
 void* reallocate(void* p, std::size_t size, std::size_t align) noexcept {
@@ -590,39 +641,7 @@ void* reallocate(void* p, std::size_t size, std::size_t align) noexcept {
     report_misuse(Misuse::foreign_pointer, "switchable", "reallocate", p);
     return nullptr;
   }
-  ThreadState& s = t_state;
-  const Layout layout{size, align};
-  if ((tag->kind == OwnerKind::size_class || tag->kind == OwnerKind::tree) &&
-      ThreadHeap::of_tag(tag) == s.heap) {
-    return s.heap->resize(p, tag, layout, Move::allowed).ptr;
-  }
-  if (tag->kind == OwnerKind::global_heap || tag->kind == OwnerKind::large) {
-    auto* g = static_cast<GlobalHeap*>(tag->owner);
-    const std::size_t have = g->allocated_size(p);
-    if (have == 0) {
-      report_misuse(Misuse::double_free, "switchable", "reallocate", p);
-      return nullptr;
-    }
-    const Block old{static_cast<std::byte*>(p), have};
-    return (size >= have ? g->grow(old, layout, Move::allowed)
-                         : g->shrink(old, layout, Move::allowed))
-        .ptr;
-  }
-  if (tag->kind == OwnerKind::context_arena || tag->kind == OwnerKind::spill ||
-      tag->kind == OwnerKind::flow_chunk) {
-    return Context::reallocate(p, tag, layout);
-  }
-  // Another thread's block: move it into the current allocator.
-  const std::size_t have = usable_size(p);
-  if (have == 0) {
-    report_misuse(Misuse::double_free, "switchable", "reallocate", p);
-    return nullptr;
-  }
-  void* fresh = allocate(size, align);
-  if (fresh == nullptr) return nullptr;
-  std::memcpy(fresh, p, have < size ? have : size);
-  deallocate(p);
-  return fresh;
+  return detail::owner_ops(tag).reallocate(p, tag, Layout{size, align});
 }
 
 void flush() noexcept {

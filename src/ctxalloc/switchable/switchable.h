@@ -126,7 +126,7 @@ inline void deallocate(void* p) noexcept {
     static_cast<SizeClassAllocator*>(const_cast<void*>(mine))->free_owned(p, tag);
     return;
   }
-  if (tag != nullptr && tag->kind == OwnerKind::size_class) {
+  if (tag != nullptr && tag->kind == owner_kind::size_class) {
     detail::free_remote_small(p, tag);
     return;
   }
@@ -200,6 +200,12 @@ template <class F>
 decltype(auto) with_global_allocator(F&& f) {
   ModeScope scope(Mode::global);
   return std::forward<F>(f)();
+}
+
+/// The heap the calling thread has now (its own or one attached to it), or null; never
+/// creates one (current_thread_heap() does).
+inline ThreadHeap* thread_heap_now() noexcept {
+  return detail::t_state.heap;
 }
 
 /// The calling thread's heap, created (or adopted from an exited thread) if needed;

@@ -4,6 +4,7 @@
 
 #include "ctxalloc/core/misuse.h"
 #include "ctxalloc/switchable/context.h"
+#include "ctxalloc/switchable/owner.h"
 
 namespace ctxalloc {
 namespace {
@@ -20,9 +21,9 @@ void*& link_of(void* block) noexcept {
 
 ThreadHeap::ThreadHeap(SegmentSource& segments, GlobalHeap& global) noexcept
     : small_(segments.provider()),
-      medium_tag_{OwnerTag{OwnerKind::tree, &medium_}, this},
+      medium_tag_{OwnerTag{owner_kind::tree, &medium_}, this},
       medium_chunks_(segments, &medium_tag_.tag),
-      spill_tag_{OwnerTag{OwnerKind::spill, &spill_}, this},
+      spill_tag_{OwnerTag{owner_kind::spill, &spill_}, this},
       spill_chunks_(segments, &spill_tag_.tag),
       flows_(this, segments),
       segments_(segments),
@@ -43,10 +44,7 @@ ThreadHeap::~ThreadHeap() {
 }
 
 ThreadHeap* ThreadHeap::of_tag(const OwnerTag* tag) noexcept {
-  if (tag->kind == OwnerKind::size_class) {
-    return static_cast<ThreadHeap*>(static_cast<SizeClassAllocator*>(tag->owner)->user());
-  }
-  return reinterpret_cast<const HeapTag*>(tag)->heap;  // tag is a HeapTag's first member
+  return tag->kind == owner_kind::size_class ? of_small(tag) : of_heap_tag(tag);
 }
 
 Block ThreadHeap::allocate(Layout layout) noexcept {
@@ -102,7 +100,7 @@ void ThreadHeap::return_free_medium_segments(std::size_t keep) noexcept {
 }
 
 void ThreadHeap::free_owned(void* p, const OwnerTag* tag) noexcept {
-  if (tag->kind == OwnerKind::size_class) {
+  if (tag->owner == &small_) {
     small_.free_owned(p, tag);
     return;
   }
@@ -112,11 +110,11 @@ void ThreadHeap::free_owned(void* p, const OwnerTag* tag) noexcept {
 }
 
 std::size_t ThreadHeap::allocated_size(const void* p, const OwnerTag* tag) const noexcept {
-  return tag->kind == OwnerKind::size_class ? small_.allocated_size(p) : medium_.allocated_size(p);
+  return tag->owner == &small_ ? small_.allocated_size(p) : medium_.allocated_size(p);
 }
 
 std::size_t ThreadHeap::live_size_any_thread(const void* p, const OwnerTag* tag) noexcept {
-  if (tag->kind == OwnerKind::size_class) return SizeClassAllocator::class_size_at(p);
+  if (tag->kind == owner_kind::size_class) return SizeClassAllocator::class_size_at(p);
   const auto chunk = reinterpret_cast<std::uintptr_t>(p) & ~(kSeg - 1);
   return BasicTreeAllocator<NullAllocator>::live_size_in_region(
       reinterpret_cast<const std::byte*>(chunk) + SegmentChain::kHeader, p);
@@ -130,7 +128,7 @@ Block ThreadHeap::resize(void* p, const OwnerTag* tag, Layout new_layout, Move m
     return Block{};
   }
   auto* bp = static_cast<std::byte*>(p);
-  const bool small = tag->kind == OwnerKind::size_class;
+  const bool small = tag->owner == &small_;
   if (new_layout.size == 0) {
     free_owned(p, tag);
     return allocate(new_layout);
@@ -207,10 +205,8 @@ void ThreadHeap::free_other(void* p) noexcept {
   const OwnerTag* tag = SegmentMap::lookup(p);
   if (tag == &medium_tag_.tag) {
     medium_.deallocate(Block{static_cast<std::byte*>(p), 0}, 1);
-  } else if (tag != nullptr &&
-             (tag->kind == OwnerKind::context_arena || tag->kind == OwnerKind::spill ||
-              tag->kind == OwnerKind::flow_chunk)) {
-    Context::free_local(p, tag);
+  } else if (tag != nullptr && detail::owner_ops(tag).free_drained != nullptr) {
+    detail::owner_ops(tag).free_drained(p, tag);  // a block of one of this heap's contexts
   } else {
     misuses_.add(1);
     report_misuse(Misuse::foreign_pointer, "thread_heap", "free_remote", p);

@@ -15,7 +15,7 @@
 #include <cstddef>
 #include <mutex>
 
-#include "ctxalloc/adaptors/null_allocator.h"
+#include "ctxalloc/allocators/null_allocator.h"
 #include "ctxalloc/allocators/size_class_allocator.h"
 #include "ctxalloc/allocators/tree_allocator.h"
 #include "ctxalloc/core/allocator.h"
@@ -109,7 +109,7 @@ class ThreadHeap {
 
   /// Whether the segment tag names a part of this heap.
   bool owns_tag(const OwnerTag* tag) const noexcept {
-    return (tag->kind == OwnerKind::size_class && tag->owner == &small_) ||
+    return (tag->kind == owner_kind::size_class && tag->owner == &small_) ||
            tag == &medium_tag_.tag || tag == &spill_tag_.tag;
   }
 
@@ -140,6 +140,14 @@ class ThreadHeap {
 
   /// The heap a size_class, tree or spill tag belongs to.
   static ThreadHeap* of_tag(const OwnerTag* tag) noexcept;
+  /// The heap of a size_class tag: its owner is the front, whose user is the heap.
+  static ThreadHeap* of_small(const OwnerTag* tag) noexcept {
+    return static_cast<ThreadHeap*>(static_cast<SizeClassAllocator*>(tag->owner)->user());
+  }
+  /// The heap of a tree or spill tag (the first member of a HeapTag).
+  static ThreadHeap* of_heap_tag(const OwnerTag* tag) noexcept {
+    return reinterpret_cast<const HeapTag*>(tag)->heap;
+  }
 
   // ----------------------------------------------------------------- any thread
   /// Hands a chain of this heap's blocks (first -> ... -> last, linked through their

@@ -6,4 +6,4 @@
 // that a file may use both a tree and an arena).
 #pragma once
 
-#include "ctxalloc/sources/detail/poison.h"
+#include "ctxalloc/core/poison.h"

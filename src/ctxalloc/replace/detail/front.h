@@ -129,7 +129,7 @@ inline void free(void* p, std::size_t size = 0) noexcept {
         leave();
         return;
       }
-    } else if (tag != nullptr && tag->kind == OwnerKind::size_class) {
+    } else if (tag != nullptr && tag->kind == owner_kind::size_class) {
       return free_remote_and_leave(p, tag);  // a tail call: still no stack frame here
     }
     leave();

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "../../plugins/dpdk/detail/lane_deque.h"
+#include "detail/lane_deque.h"
 #include "support/test_scale.h"
 
 namespace ctxalloc::dpdk::detail {

@@ -1,4 +1,4 @@
-#include "ctxalloc/adaptors/malloc_allocator.h"
+#include "ctxalloc/allocators/malloc_allocator.h"
 
 #include <malloc.h>
 

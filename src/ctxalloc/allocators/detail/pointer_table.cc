@@ -1,4 +1,4 @@
-#include "ctxalloc/adaptors/detail/pointer_table.h"
+#include "ctxalloc/allocators/detail/pointer_table.h"
 
 #include <sys/mman.h>
 

@@ -1,6 +1,6 @@
 // Valgrind memcheck client requests for pool memory (poison.h). Compiled to nothing in
 // builds without CTXALLOC_VALGRIND.
-#include "ctxalloc/sources/detail/poison.h"
+#include "ctxalloc/core/poison.h"
 
 #include <atomic>
 
