@@ -80,13 +80,13 @@ inline Lane* my_lane(PoolState& p) noexcept {
 /// lane's copy of the span, the lane full. 0, -EINVAL (foreign objects, dropped and
 /// reported) or -ENOBUFS (more objects than the pool holds: a double put).
 [[gnu::visibility("hidden"), gnu::cold, gnu::noinline]] int enqueue_slow(PoolState& p,
-                                                                     void* const* objs,
-                                                                     unsigned n) noexcept;
+                                                                         void* const* objs,
+                                                                         unsigned n) noexcept;
 
 /// The lane had fewer than n: gathers n from the lane, the shared stack and other lanes.
 /// All or nothing: 0, or -ENOENT with every object given back and `objs` untouched.
 [[gnu::visibility("hidden"), gnu::cold, gnu::noinline]] int dequeue_slow(PoolState& p, void** objs,
-                                                                     unsigned n) noexcept;
+                                                                         unsigned n) noexcept;
 
 /// Statistics sources for the registry (pool_stats.cc): one lane (self: a Lane), the
 /// threads without a lane (self: a PoolState), the whole pool (self: a PoolState).
