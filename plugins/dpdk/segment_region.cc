@@ -103,8 +103,9 @@ int SegmentRegion::reserve_memzone(const RegionRequest& r, const char** why) noe
 
 int SegmentRegion::reserve_pages(const RegionRequest& r, const char** why) noexcept {
   // Aligned to the 4 MiB segment (the segment map's granule).
+  const std::size_t base_page = ctxalloc::page_size();  // the kernel's; the member is ours
   int err = 0;
-  auto* start = static_cast<std::byte*>(os_map_aligned(r.bytes, kSegment, 0, page_size(), &err));
+  auto* start = static_cast<std::byte*>(os_map_aligned(r.bytes, kSegment, 0, base_page, &err));
   if (start == nullptr) {
     *why = "mmap refused";
     return -ENOMEM;
@@ -118,7 +119,7 @@ int SegmentRegion::reserve_pages(const RegionRequest& r, const char** why) noexc
   // fault on first touch.
   (void)os_populate(start, r.bytes);
   base_ = start;
-  page_size_ = page_size();
+  page_size_ = base_page;
   return 0;
 }
 
