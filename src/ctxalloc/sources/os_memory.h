@@ -1,9 +1,10 @@
 // The system calls that give and take address space and memory: mmap, munmap, madvise,
 // populate, with the errno returned instead of left in a global, and an errno told as a
-// SourceError. Every mapping of the library, the plugin and the apps is made here
-// (core/segment_map.cc excepted: core sits below this layer; it says so). mbind is
-// numa_policy.h's apply_numa_policy, the one caller of it. Nothing here allocates: it may
-// run inside malloc.
+// SourceError. Every mapping of the library, the plugin and the apps is made here; the
+// three exceptions say why where they are (core/segment_map.cc: core sits below this
+// layer; shared_source.h: installed and header-only; apps/demo: a program's own region).
+// mbind is numa_policy.h's apply_numa_policy, its one caller. Nothing here allocates: it
+// may run inside malloc.
 #pragma once
 
 #include <cstddef>
