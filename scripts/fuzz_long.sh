@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-600} jobs=${2:-2}
 shift $(( $# >= 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(bump bitset tree size_class context global_heap switchable config)
+[ ${#targets[@]} -eq 0 ] && targets=(bump_allocator bitset_allocator tree_allocator size_class_allocator context_allocator global_heap switchable config)
 out=build/asan/fuzz-long
 mkdir -p "$out"
 run_one() {

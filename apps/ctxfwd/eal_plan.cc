@@ -5,10 +5,11 @@
 #include "eal_plan.h"
 
 #include <dirent.h>
-#include <unistd.h>
 
-#include <fstream>
+#include <iterator>
 #include <string_view>
+
+#include "ctxalloc/sources/kernel_info.h"
 
 namespace ctxfwd {
 namespace {
@@ -16,30 +17,6 @@ namespace {
 bool is_option(std::string_view tok, std::string_view name) {
   return tok == name ||
          (tok.starts_with(name) && tok.size() > name.size() && tok[name.size()] == '=');
-}
-
-std::uint64_t read_u64_file(const std::string& path) {
-  std::ifstream in(path);
-  std::uint64_t v = 0;
-  if (!(in >> v)) return 0;
-  return v;
-}
-
-// "hugepages-2048kB" -> 2 MiB.
-std::uint64_t page_bytes_of(std::string_view dir_name) {
-  constexpr std::string_view kPrefix = "hugepages-";
-  if (!dir_name.starts_with(kPrefix) || !dir_name.ends_with("kB")) return 0;
-  const std::string kb(dir_name.substr(kPrefix.size(), dir_name.size() - kPrefix.size() - 2));
-  return std::strtoull(kb.c_str(), nullptr, 10) * 1024;
-}
-
-bool writable_hugetlbfs_mount() {
-  std::ifstream mounts("/proc/mounts");
-  std::string dev, dir, type, rest;
-  while (mounts >> dev >> dir >> type && std::getline(mounts, rest)) {
-    if (type == "hugetlbfs" && ::access(dir.c_str(), W_OK) == 0) return true;
-  }
-  return false;
 }
 
 std::string mib(std::uint64_t bytes) {
@@ -67,23 +44,18 @@ EalArgScan scan_eal_args(std::span<const std::string> eal) {
 
 HugepageInfo probe_hugepages() {
   HugepageInfo h;
-  const std::string root = "/sys/kernel/mm/hugepages";
-  if (DIR* d = ::opendir(root.c_str())) {
-    std::uint64_t best = 0;
-    while (const dirent* e = ::readdir(d)) {
-      const std::uint64_t page = page_bytes_of(e->d_name);
-      if (page == 0) continue;
-      const std::uint64_t free_bytes =
-          read_u64_file(root + "/" + e->d_name + "/free_hugepages") * page;
-      h.free_bytes += free_bytes;
-      if (free_bytes > best) {
-        best = free_bytes;
-        h.page_bytes = page;
-      }
+  std::size_t sizes[16];
+  const std::size_t n = ctxalloc::hugepage_sizes_in("/sys", -1, sizes, std::size(sizes));
+  std::uint64_t best = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t free_bytes = ctxalloc::hugepage_counts(sizes[i]).free * sizes[i];
+    h.free_bytes += free_bytes;
+    if (free_bytes > best) {
+      best = free_bytes;
+      h.page_bytes = sizes[i];
     }
-    ::closedir(d);
   }
-  h.mount_writable = writable_hugetlbfs_mount();
+  h.mount_writable = ctxalloc::hugetlbfs_mount_writable();
   return h;
 }
 

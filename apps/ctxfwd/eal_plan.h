@@ -24,7 +24,8 @@ struct EalArgScan {
 /// Reads the EAL arguments (argv[0] first, as split_args gives them).
 EalArgScan scan_eal_args(std::span<const std::string> eal);
 
-/// Free hugepages on this machine, from sysfs and /proc/mounts.
+/// Free hugepages on this machine, from sysfs and /proc/mounts (read by the library's
+/// kernel_info.h): what the hugepage decision needs.
 struct HugepageInfo {
   std::uint64_t free_bytes = 0;  ///< all sizes together
   std::uint64_t page_bytes = 0;  ///< the size with the most free memory (0: none)

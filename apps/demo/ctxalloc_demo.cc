@@ -21,6 +21,8 @@ int main() {
   using ctxalloc::Layout;
   using ctxalloc::Move;
   constexpr std::size_t kRegion = 64 * 1024;
+  // The program's own memory, as a user of the installed headers gets it: the region is
+  // the caller's, which is what the demo shows (the library's os_memory.h is internal).
   void* mem = mmap(nullptr, kRegion, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) {
     std::perror("mmap");

@@ -5,7 +5,6 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
-#include <sys/mman.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -16,6 +15,7 @@
 #include "ctxalloc/dpdk/registry.h"
 #include "ctxalloc/dpdk/system.h"
 #include "ctxalloc/sources/numa_policy.h"
+#include "ctxalloc/sources/os_memory.h"
 #include "detail/lcore_heaps.h"
 #include "detail/log.h"
 
@@ -55,8 +55,8 @@ struct Guard {
 
 // A zeroed mapping for one heap object, bound to its socket's node where NUMA exists.
 void* map_on_socket(std::size_t bytes, unsigned socket) noexcept {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return nullptr;
+  void* p = os_map_rw(bytes);
+  if (p == nullptr) return nullptr;
   if (numa_supported() && static_cast<int>(socket) <= numa_highest_node())
     (void)apply_numa_policy(p, bytes, NumaPolicy::bind_to(socket));  // best effort
   return p;
@@ -105,7 +105,7 @@ std::string socket_memory_now(unsigned socket, std::size_t page_size) {
   std::string s = "node " + std::to_string(socket) + ": ";
   const SystemInfo sys = probe_system(sysfs_root());
   const NodeInfo* n = sys.node(socket);
-  const HugepageCount* c =
+  const HugePageCounts* c =
       n != nullptr ? n->pages_of(page_size != 0 ? page_size : 2 << 20) : nullptr;
   if (n == nullptr)
     s += "no such NUMA node";
@@ -113,7 +113,7 @@ std::string socket_memory_now(unsigned socket, std::size_t page_size) {
     s += "no hugepages of " + format_bytes(page_size);
   else
     s += std::to_string(c->free) + " of " + std::to_string(c->total) + " x " +
-         format_bytes(c->page_size) + " hugepages free";
+         format_bytes(c->page_bytes) + " hugepages free";
   rte_malloc_socket_stats st{};
   if (rte_malloc_get_socket_stats(static_cast<int>(socket), &st) == 0)
     s += ", DPDK's heap on socket " + std::to_string(socket) + " " +
@@ -198,7 +198,7 @@ SocketHeap* make_socket_heap(const Config& cfg, PageKind kind, unsigned socket, 
   rc = reserve_region(s->region, cfg, kind, name, socket, sc->global_heap, what);
   if (rc != 0) {
     s->~SocketHeap();
-    munmap(mem, mapping);
+    os_unmap(mem, mapping);
     return nullptr;
   }
   Registry::instance().socket(socket).metadata_bytes.fetch_add(mapping, std::memory_order_relaxed);
@@ -211,7 +211,7 @@ void destroy_socket_heap(SocketHeap* s) noexcept {
                                                                   std::memory_order_relaxed);
   const std::size_t mapping = s->mapping_bytes;
   s->~SocketHeap();
-  munmap(s, mapping);
+  os_unmap(s, mapping);
 }
 
 // The ready flow blocks: taken and given back at once, so that the arena holds them on
@@ -309,7 +309,7 @@ LcoreHeap* make_lcore_heap(const Config& cfg, PageKind kind, unsigned lcore, Soc
   if (rc != 0) {
     unaccount_region(h->region);
     h->~LcoreHeap();
-    munmap(mem, mapping);
+    os_unmap(mem, mapping);
     return nullptr;
   }
   Registry::instance()
@@ -326,7 +326,7 @@ void destroy_lcore_heap(LcoreHeap* h) noexcept {
   // Members go in reverse order: the thread heap gives its segments back (spill chunks on
   // the global heap's memory to that heap's source), then the source, then the region.
   h->~LcoreHeap();
-  munmap(h, mapping);
+  os_unmap(h, mapping);
 }
 
 // ------------------------------------------------------------------ publishing

@@ -1,9 +1,12 @@
 // The `ctxalloc` mempool ops: per-lcore lanes (work-stealing deques) over one shared
-// locked stack. See detail/pool.h for the layout and detail/lane_deque.h for the
-// concurrency argument. Every callback returns 0 or a negative errno and never throws.
+// locked stack. The callbacks and their fast paths are here; detail/pool.h has the
+// layout, detail/lane_deque.h the concurrency argument, detail/pool_lanes.h the lanes and
+// the slow paths (pool_lanes.cc: lanes and puts, pool_steal.cc: gets and stealing),
+// detail/pool_span.h the foreign-pointer check, detail/pool_asan.h the ASan marking and
+// pool_stats.cc the statistics. Every callback returns 0 or a negative errno and never
+// throws.
 #include <rte_eal.h>
 #include <rte_errno.h>
-#include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <unistd.h>
 
@@ -12,366 +15,19 @@
 #include <cstring>
 #include <new>
 
-#include "ctxalloc/core/misuse.h"
-#include "ctxalloc/core/sanitizers.h"
 #include "ctxalloc/dpdk/plugin.h"
 #include "ctxalloc/dpdk/registry.h"
 #include "detail/log.h"
 #include "detail/pool.h"
-
-#if defined(CTXALLOC_ASAN_ACTIVE)
-#include <sanitizer/asan_interface.h>
-#endif
-#if defined(__SSE4_2__)
-#include <nmmintrin.h>
-#endif
-
-// EAL's thread-local lcore id (rte_lcore_id() reads it), declared again with the
-// initial-exec TLS model: from a shared object, the default model costs a call to
-// __tls_get_addr on every get and put (a perf profile of testpmd with --mbcache=0 showed
-// it); initial-exec is two moves. It is valid because librte_eal is loaded with the
-// program (every DPDK application links it), so its TLS is in the static block.
-extern "C" {
-extern __thread unsigned per_lcore__lcore_id __attribute__((tls_model("initial-exec")));
-}
+#include "detail/pool_asan.h"
+#include "detail/pool_lanes.h"
+#include "detail/pool_span.h"
 
 namespace ctxalloc::dpdk::detail {
 namespace {
 
-inline unsigned current_lcore() noexcept {
-  return per_lcore__lcore_id;
-}
-
-static_assert(kMaxLcores == RTE_MAX_LCORE, "config.h's kMaxLcores must match DPDK's build");
-static_assert(kMaxSockets == RTE_MAX_NUMA_NODES, "config.h's kMaxSockets must match DPDK's");
-
-// A thief retries a lane whose top moved under it this many times before moving on.
-constexpr int kStealRetries = 8;
-
 std::uint32_t round_up_pow2(std::uint32_t v) {
   return v <= 1 ? 1 : std::uint32_t{1} << (32 - __builtin_clz(v - 1));
-}
-
-// ------------------------------------------------------------------ statistics sources
-
-Stats read_lane(const void* self) noexcept {
-  const auto& lane = *static_cast<const Lane*>(self);
-  const std::uint64_t obj = lane.pool->obj_bytes;
-  const std::int64_t net = lane.net();
-  Stats s;
-  s.allocations = lane.hot().gets.get();
-  s.deallocations = lane.hot().puts.get();
-  s.failures = lane.failures.get();
-  s.bytes_in_use = net > 0 ? static_cast<std::uint64_t>(net) * obj : 0;
-  s.peak_bytes = lane.peak_net.get() * obj;
-  return s;
-}
-
-Stats read_non_eal(const void* self) noexcept {
-  const auto& p = *static_cast<const PoolState*>(self);
-  Stats s;
-  s.allocations = p.shared.gets.load(std::memory_order_relaxed);
-  s.deallocations = p.shared.puts.load(std::memory_order_relaxed);
-  s.failures = p.shared.failures.load(std::memory_order_relaxed);
-  s.bytes_in_use =
-      s.allocations > s.deallocations ? (s.allocations - s.deallocations) * p.obj_bytes : 0;
-  return s;
-}
-
-Stats read_pool(const void* self) noexcept {
-  return pool_stats(*static_cast<const PoolState*>(self));
-}
-
-// ------------------------------------------------------------------ AddressSanitizer
-
-// Under ASan, objects put back into the driver are poisoned: a use after rte_mempool_put
-// (that reached the driver, not DPDK's per-lcore cache) is reported. Objects that were
-// never handed out are not (DPDK initialises them in place). No cost in other builds.
-inline void poison(const PoolState& p, void* const* objs, unsigned n) noexcept {
-#if defined(CTXALLOC_ASAN_ACTIVE)
-  for (unsigned i = 0; i < n; ++i)
-    ASAN_POISON_MEMORY_REGION(objs[i], p.mp->elt_size);
-#else
-  (void)p, (void)objs, (void)n;
-#endif
-}
-
-inline void unpoison(const PoolState& p, void* const* objs, unsigned n) noexcept {
-#if defined(CTXALLOC_ASAN_ACTIVE)
-  for (unsigned i = 0; i < n; ++i)
-    ASAN_UNPOISON_MEMORY_REGION(objs[i], p.mp->elt_size);
-#else
-  (void)p, (void)objs, (void)n;
-#endif
-}
-
-// ------------------------------------------------------------------ lanes
-
-std::uint64_t lane_bytes(const PoolState& p) {
-  return sizeof(Lane) + (std::uint64_t{p.capacity} + kLaneScratch) * sizeof(void*);
-}
-
-std::uint64_t pool_bytes(std::uint32_t capacity) {
-  return sizeof(PoolState) + 2 * std::uint64_t{capacity} * sizeof(void*);
-}
-
-// A lane's copy of the pool's span (written while no get or put runs: at lane creation
-// by its own lcore, and when the pool is populated).
-void copy_span(const PoolState& p, Lane& lane) noexcept {
-  lane.hot().span_lo = p.span_lo;
-  lane.hot().span_len = p.span_hi > p.span_lo ? p.span_hi - p.span_lo : 0;
-}
-
-// Makes the calling lcore's lane (its first get or put on this pool), on the pool's
-// socket. Returns null when it could not: the lcore then uses the shared stack.
-[[gnu::cold]] Lane* make_lane(PoolState& p, unsigned lcore) noexcept {
-  rte_spinlock_lock(&p.lane_lock);
-  Lane* lane = p.lanes[lcore].load(std::memory_order_acquire);
-  if (lane == nullptr) {
-    void* mem = rte_malloc_socket("ctxalloc_lane", lane_bytes(p), RTE_CACHE_LINE_SIZE, p.socket);
-    if (mem == nullptr) {
-      CTXALLOC_LOG(WARNING,
-                   "mempool %s: no memory for lcore %u's lane (%llu bytes on socket %d): "
-                   "it uses the shared stack",
-                   p.mp->name, lcore, static_cast<unsigned long long>(lane_bytes(p)), p.socket);
-      lane = kNoLane;
-    } else {
-      auto* slots = reinterpret_cast<void**>(static_cast<char*>(mem) + sizeof(Lane));
-      lane = new (mem) Lane(slots, p.capacity, &p, lcore, getpid());
-      if (!p.populating.load(std::memory_order_relaxed)) copy_span(p, *lane);
-      Registry::instance().socket(static_cast<unsigned>(p.socket)).metadata_bytes += lane_bytes(p);
-      if (Registry::instance().attach_lcore(
-              lcore, StatsSource{Account::mempool, p.mp->name, read_lane, lane}) != 0)
-        CTXALLOC_LOG(WARNING, "lcore %u: registry full, telemetry misses pool %s", lcore,
-                     p.mp->name);
-    }
-    p.lanes[lcore].store(lane, std::memory_order_release);
-  }
-  rte_spinlock_unlock(&p.lane_lock);
-  return lane == kNoLane ? nullptr : lane;
-}
-
-// The calling thread's lane if it has one already (no call: the fast paths stay leaf
-// functions that save no registers), else null.
-inline Lane* existing_lane(PoolState& p) noexcept {
-  const unsigned lcore = current_lcore();
-  if (lcore >= kMaxLcores) [[unlikely]]
-    return nullptr;
-  Lane* lane = p.lanes[lcore].load(std::memory_order_acquire);
-  return lane > kNoLane ? lane : nullptr;
-}
-
-// The calling thread's lane, made on first use; null without an lcore id or when no lane
-// could be made.
-inline Lane* my_lane(PoolState& p) noexcept {
-  if (Lane* lane = existing_lane(p)) [[likely]]
-    return lane;
-  const unsigned lcore = current_lcore();
-  if (lcore >= kMaxLcores || p.lanes[lcore].load(std::memory_order_acquire) == kNoLane)
-    return nullptr;
-  return make_lane(p, lcore);
-}
-
-// Takes up to n objects from other lanes, starting after `self`'s lcore.
-unsigned steal_from_lanes(PoolState& p, const Lane* self, void** out, unsigned n) noexcept {
-  unsigned got = 0;
-  const unsigned start = self ? self->lcore + 1 : 0;
-  for (unsigned i = 0; i < kMaxLcores && got < n; ++i) {
-    Lane* victim = p.lanes[(start + i) % kMaxLcores].load(std::memory_order_acquire);
-    if (victim <= kNoLane || victim == self) continue;
-    for (int tries = 0; got < n && tries < kStealRetries;) {
-      const unsigned k = victim->deque.steal(out + got, n - got);
-      if (k == 0) {
-        if (victim->deque.size() == 0) break;
-        ++tries;  // lost a race with the owner or another thief
-      }
-      got += k;
-    }
-  }
-  return got;
-}
-
-// ------------------------------------------------------------------ misuse
-
-// A coarse, cheap check: every object must lie in the pool's address span. It catches
-// pointers from other pools and from the heap, not a pointer into the middle of an
-// object. One branch per call; with SSE4.2 (DPDK's baseline here) two objects per
-// compare: x - lo >= len (unsigned) is (x - lo) ^ 2^63 > (len - 1) ^ 2^63 (signed).
-inline bool all_in_span(std::uintptr_t lo, std::uintptr_t len, void* const* objs,
-                        unsigned n) noexcept {
-  unsigned i = 0;
-  bool bad = false;
-#if defined(__SSE4_2__)
-  if (n >= 4) {  // fewer: not worth the vector set-up
-    const __m128i vlo = _mm_set1_epi64x(static_cast<long long>(lo));
-    const __m128i flip = _mm_set1_epi64x(INT64_MIN);
-    const __m128i limit =
-        _mm_set1_epi64x(static_cast<long long>((len - 1) ^ (std::uintptr_t{1} << 63)));
-    auto outside2 = [&](unsigned j) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(objs + j));
-      return _mm_cmpgt_epi64(_mm_xor_si128(_mm_sub_epi64(v, vlo), flip), limit);
-    };
-    __m128i out = _mm_setzero_si128();
-    for (; i + 4 <= n; i += 4)
-      out = _mm_or_si128(out, _mm_or_si128(outside2(i), outside2(i + 2)));
-    bad = _mm_testz_si128(out, out) == 0;
-  }
-#endif
-  for (; i < n; ++i)
-    bad |= reinterpret_cast<std::uintptr_t>(objs[i]) - lo >= len;
-  return !bad && len != 0;
-}
-
-/// Against the pool's own span (the lanes' copies may be 0 while populating).
-inline bool all_in_pool(const PoolState& p, void* const* objs, unsigned n) noexcept {
-  return p.span_hi > p.span_lo && all_in_span(p.span_lo, p.span_hi - p.span_lo, objs, n);
-}
-
-// Reports the objects outside the pool and compacts the rest into `keep`; returns how
-// many are kept.
-[[gnu::cold]] unsigned drop_foreign(PoolState& p, void* const* objs, unsigned n,
-                                    void** keep) noexcept {
-  unsigned kept = 0;
-  for (unsigned i = 0; i < n; ++i) {
-    const auto a = reinterpret_cast<std::uintptr_t>(objs[i]);
-    if (a - p.span_lo < p.span_hi - p.span_lo) {
-      keep[kept++] = objs[i];
-      continue;
-    }
-    p.misuses.fetch_add(1, std::memory_order_relaxed);
-    report_misuse(Misuse::foreign_pointer, "ctxalloc mempool", "enqueue", objs[i]);
-  }
-  return kept;
-}
-
-// ------------------------------------------------------------------ slow paths
-
-// The pool holds more objects than it was populated with: something was put twice.
-[[gnu::cold]] int overflow(PoolState& p, void* const* objs, unsigned n) noexcept {
-  p.misuses.fetch_add(n, std::memory_order_relaxed);
-  report_misuse(Misuse::double_free, "ctxalloc mempool", "enqueue", objs[0]);
-  CTXALLOC_LOG(ERR, "mempool %s: %u objects more than it holds were put (double put?): dropped",
-               p.mp->name, n);
-  return -ENOBUFS;
-}
-
-[[gnu::cold, gnu::noinline]] int enqueue_foreign(PoolState& p, void* const* objs,
-                                                 unsigned n) noexcept;
-
-// Every put the fast path does not take: no lane yet, populating, objects outside the
-// lane's copy of the span, the lane full.
-[[gnu::cold, gnu::noinline]] int enqueue_slow(PoolState& p, void* const* objs,
-                                              unsigned n) noexcept {
-  const bool populating = p.populating.load(std::memory_order_relaxed);
-  if (!populating) {
-    if (!all_in_pool(p, objs, n)) return enqueue_foreign(p, objs, n);
-    // Objects being populated stay unpoisoned: DPDK initialises them in the pool
-    // (rte_mempool_obj_iter after populate, e.g. rte_pktmbuf_init).
-    poison(p, objs, n);
-  }
-  Lane* lane = my_lane(p);
-  if (lane != nullptr && !populating && lane->deque.push(objs, n)) {
-    lane->count_put(n);
-    return 0;
-  }
-  const unsigned stored = p.shared.push(objs, n);
-  if (!populating) {
-    if (lane != nullptr)
-      lane->count_put(stored);
-    else
-      p.shared.puts.fetch_add(stored, std::memory_order_relaxed);
-  }
-  return stored == n ? 0 : overflow(p, objs + stored, n - stored);
-}
-
-// Scratch space for a get that missed its lane: the lane's own, or the pool's under a
-// lock (threads without a lane, and gets larger than the lane's).
-class Scratch {
- public:
-  Scratch(PoolState& p, Lane* lane, unsigned n) noexcept
-      : pool_(lane != nullptr && n <= kLaneScratch ? nullptr : &p),
-        space_(pool_ ? p.scratch : lane->scratch) {
-    if (pool_ != nullptr) rte_spinlock_lock(&pool_->scratch_lock);
-  }
-  ~Scratch() {
-    if (pool_ != nullptr) rte_spinlock_unlock(&pool_->scratch_lock);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  void** get() const noexcept { return space_; }
-
- private:
-  PoolState* const pool_;
-  void** const space_;
-};
-
-// The lane had fewer than n: gather n from the lane, the shared stack and other lanes,
-// in scratch space. All or nothing: on failure every object goes back and `objs` is
-// untouched.
-[[gnu::cold, gnu::noinline]] int dequeue_slow(PoolState& p, void** objs, unsigned n) noexcept {
-  Lane* lane = my_lane(p);
-  if (n > p.capacity) return -ENOENT;  // more than the pool could ever hold
-  Scratch scratch(p, lane, n + kRefill);
-  void** s = scratch.get();
-  unsigned got = lane != nullptr ? lane->deque.take_some(s, n) : 0;
-  // From the shared stack, kRefill more for the lane when it has a lane: a lane that
-  // holds only what was just put would take every time through its nearly-empty path.
-  const unsigned extra = lane != nullptr && n + kRefill <= kLaneScratch ? kRefill : 0;
-  const unsigned from_shared = got < n ? p.shared.pop(s + got, n - got + extra) : 0;
-  got += from_shared;
-  const unsigned stolen = got < n ? steal_from_lanes(p, lane, s + got, n - got) : 0;
-  got += stolen;
-  if (got >= n) {
-    std::memcpy(objs, s, n * sizeof(void*));
-    unpoison(p, objs, n);
-    if (got > n) lane->deque.push(s + n, got - n);  // the refill; fits: they were in the pool
-    if (lane != nullptr) {
-      lane->from_shared.add(from_shared);
-      lane->stolen.add(stolen);
-      lane->count_get(n);
-    } else {
-      p.shared.gets.fetch_add(n, std::memory_order_relaxed);
-    }
-    return 0;
-  }
-  // Not enough in the whole pool (got < n): give everything back. It fits: these objects were in
-  // the pool a moment ago.
-  if (lane == nullptr || !lane->deque.push(s, got)) p.shared.push(s, got);
-  if (lane != nullptr)
-    lane->failures.add(1);
-  else
-    p.shared.failures.fetch_add(1, std::memory_order_relaxed);
-  return -ENOENT;
-}
-
-// ------------------------------------------------------------------ foreign pool data
-
-// A pool whose ops_index names ctxalloc in this process but whose pool data is not a live
-// PoolState: another driver made it, in a process (a primary) whose drivers registered in
-// another order (docs/dpdk.md, "Secondary processes"). Every callback refuses it instead
-// of taking the other driver's data for lanes. The fast paths compare the magic's low half
-// only (one compare with an immediate on the PoolState's first line, read-only after
-// op_alloc); the cold callbacks run the whole verify_pool. The first refusals are logged
-// with verify_pool's reason; later ones are counted only (a loop of gets must not flood
-// the log).
-std::atomic<std::uint64_t> g_refusals{0};
-constexpr std::uint64_t kRefusalsLogged = 16;
-
-[[gnu::cold, gnu::noinline]] int refuse(const rte_mempool* mp) noexcept {
-  const std::uint64_t n = g_refusals.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (n <= kRefusalsLogged) {
-    const int rc = verify_pool(mp, nullptr);  // logs the reason
-    if (rc == -EINVAL)
-      CTXALLOC_LOG(ERR, "mempool %s: refused: its pool data is not a ctxalloc pool's", mp->name);
-    if (n == kRefusalsLogged)
-      CTXALLOC_LOG(ERR, "%llu refusals of foreign pool data: further ones are not logged",
-                   static_cast<unsigned long long>(n));
-  }
-  return -ENXIO;
-}
-
-inline bool looks_live(const PoolState& p) noexcept {
-  return static_cast<std::uint32_t>(p.magic) == static_cast<std::uint32_t>(kPoolMagic);
 }
 
 // ------------------------------------------------------------------ the ops
@@ -433,7 +89,7 @@ void op_free(rte_mempool* mp) noexcept {
   PoolState* p = pool_state(mp);
   if (p == nullptr) return;
   if (!pool_data_is_ours(mp)) {  // another driver's data: not ours to free
-    refuse(mp);
+    refuse_pool(mp);
     return;
   }
   Registry& reg = Registry::instance();
@@ -454,22 +110,6 @@ void op_free(rte_mempool* mp) noexcept {
   p->~PoolState();
   rte_free(p);
   mp->pool_data = nullptr;
-}
-
-// Objects outside the pool's span: report and drop them, enqueue the rest (in chunks,
-// so that the kept ones fit on the stack). Out of line: its 8 KiB frame stays off the
-// fast path.
-[[gnu::cold, gnu::noinline]] int enqueue_foreign(PoolState& p, void* const* objs,
-                                                 unsigned n) noexcept {
-  void* keep[RTE_MEMPOOL_CACHE_MAX_SIZE * 2];
-  int rc = 0;
-  for (unsigned done = 0; done < n;) {
-    const unsigned chunk = std::min<unsigned>(n - done, std::size(keep));
-    const unsigned kept = drop_foreign(p, objs + done, chunk, keep);
-    if (kept != 0 && enqueue_slow(p, keep, kept) != 0) rc = -ENOBUFS;
-    done += chunk;
-  }
-  return rc != 0 ? rc : -EINVAL;
 }
 
 // The fast paths, inlined twice into each op: once with n == 1 (every loop folds away:
@@ -512,20 +152,20 @@ void op_free(rte_mempool* mp) noexcept {
 int op_enqueue(rte_mempool* mp, void* const* objs, unsigned n) noexcept {
   PoolState& p = *pool_state(mp);
   if (!looks_live(p)) [[unlikely]]
-    return refuse(mp);
+    return refuse_pool(mp);
   return n == 1 ? enqueue_fast(p, objs, 1) : enqueue_burst(p, objs, n);
 }
 
 int op_dequeue(rte_mempool* mp, void** objs, unsigned n) noexcept {
   PoolState& p = *pool_state(mp);
   if (!looks_live(p)) [[unlikely]]
-    return refuse(mp);
+    return refuse_pool(mp);
   return n == 1 ? dequeue_fast(p, objs, 1) : dequeue_burst(p, objs, n);
 }
 
 unsigned op_get_count(const rte_mempool* mp) noexcept {
   if (!pool_data_is_ours(mp)) [[unlikely]]
-    return refuse(mp), 0;
+    return refuse_pool(mp), 0;
   return pool_count(*pool_state(mp));
 }
 
@@ -534,7 +174,7 @@ unsigned op_get_count(const rte_mempool* mp) noexcept {
 int op_populate(rte_mempool* mp, unsigned max_objs, void* vaddr, rte_iova_t iova, std::size_t len,
                 rte_mempool_populate_obj_cb_t* obj_cb, void* obj_cb_arg) noexcept {
   if (!pool_data_is_ours(mp)) [[unlikely]]
-    return refuse(mp);
+    return refuse_pool(mp);
   PoolState& p = *pool_state(mp);
   const auto lo = reinterpret_cast<std::uintptr_t>(vaddr);
   p.span_lo = std::min(p.span_lo, lo);
@@ -564,40 +204,6 @@ const rte_mempool_ops kOpsTemplate = [] {
 }();
 
 }  // namespace
-
-std::uint32_t pool_count(const PoolState& p) noexcept {
-  std::uint64_t n = p.shared.size();
-  for (const auto& slot : p.lanes) {
-    const Lane* lane = slot.load(std::memory_order_acquire);
-    if (lane > kNoLane) n += lane->deque.size();
-  }
-  return static_cast<std::uint32_t>(std::min<std::uint64_t>(n, UINT32_MAX));
-}
-
-Stats pool_stats(const PoolState& p) noexcept {
-  Stats s;
-  s.allocations = p.shared.gets.load(std::memory_order_relaxed);
-  s.deallocations = p.shared.puts.load(std::memory_order_relaxed);
-  s.failures = p.shared.failures.load(std::memory_order_relaxed);
-  for (const auto& slot : p.lanes) {
-    const Lane* lane = slot.load(std::memory_order_acquire);
-    if (lane <= kNoLane) continue;
-    s.allocations += lane->hot().gets.get();
-    s.deallocations += lane->hot().puts.get();
-    s.failures += lane->failures.get();
-  }
-  s.misuses = p.misuses.load(std::memory_order_relaxed);
-  const std::uint32_t held = pool_count(p);
-  const std::uint32_t populated = p.mp->populated_size;
-  s.bytes_in_use = populated > held ? std::uint64_t{populated - held} * p.obj_bytes : 0;
-  std::uint64_t peak = p.peak_bytes_seen.load(std::memory_order_relaxed);
-  while (s.bytes_in_use > peak && !p.peak_bytes_seen.compare_exchange_weak(
-                                      peak, s.bytes_in_use, std::memory_order_relaxed)) {
-  }
-  s.peak_bytes = std::max(peak, s.bytes_in_use);
-  s.capacity = std::uint64_t{populated} * p.obj_bytes;
-  return s;
-}
 
 int register_ops(const char* name) noexcept {
   // rte_mempool_register_ops does not refuse a second struct of the same name, and

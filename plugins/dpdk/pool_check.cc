@@ -1,10 +1,12 @@
 // verify_pool: is a mempool a ctxalloc pool this process may use (ops index and pool
-// data agree)? check_pool: walks a quiescent ctxalloc mempool's lanes and shared stack.
+// data agree)? refuse_pool: a callback's answer to one that is not. check_pool: walks a
+// quiescent ctxalloc mempool's lanes and shared stack.
 #include <rte_fbarray.h>
 #include <rte_malloc.h>
 #include <rte_memory.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -106,6 +108,26 @@ int verify_pool(const rte_mempool* mp, std::string* why) {
   }
   CTXALLOC_LOG(ERR, "%s", msg);
   if (why) *why = msg;
+  return -ENXIO;
+}
+
+namespace {
+// The first refusals are logged with verify_pool's reason; later ones are counted only
+// (a loop of gets must not flood the log).
+std::atomic<std::uint64_t> g_refusals{0};
+constexpr std::uint64_t kRefusalsLogged = 16;
+}  // namespace
+
+int refuse_pool(const rte_mempool* mp) noexcept {
+  const std::uint64_t n = g_refusals.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (n <= kRefusalsLogged) {
+    const int rc = verify_pool(mp, nullptr);  // logs the reason
+    if (rc == -EINVAL)
+      CTXALLOC_LOG(ERR, "mempool %s: refused: its pool data is not a ctxalloc pool's", mp->name);
+    if (n == kRefusalsLogged)
+      CTXALLOC_LOG(ERR, "%llu refusals of foreign pool data: further ones are not logged",
+                   static_cast<unsigned long long>(n));
+  }
   return -ENXIO;
 }
 

@@ -3,13 +3,13 @@
 
 #include <rte_errno.h>
 #include <rte_memzone.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cerrno>
 
 #include "ctxalloc/core/misuse.h"
+#include "ctxalloc/sources/kernel_info.h"
 #include "ctxalloc/sources/numa_policy.h"
+#include "ctxalloc/sources/os_memory.h"
 
 namespace ctxalloc::dpdk::detail {
 namespace {
@@ -36,17 +36,6 @@ unsigned memzone_page_flag(std::size_t size) noexcept {
     default:
       return 0;
   }
-}
-
-// Faults every page in, so that the first flows find their memory ready: MADV_POPULATE_WRITE
-// (Linux 5.14) in one call, else a write per page. After mbind, so the pages land on the node.
-void populate(std::byte* p, std::size_t bytes) noexcept {
-#ifdef MADV_POPULATE_WRITE
-  if (madvise(p, bytes, MADV_POPULATE_WRITE) == 0) return;
-#endif
-  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  for (std::size_t off = 0; off < bytes; off += page)
-    static_cast<volatile std::byte*>(p)[off] = std::byte{0};
 }
 
 }  // namespace
@@ -113,26 +102,24 @@ int SegmentRegion::reserve_memzone(const RegionRequest& r, const char** why) noe
 }
 
 int SegmentRegion::reserve_pages(const RegionRequest& r, const char** why) noexcept {
-  // Map a segment more than needed, then trim to 4 MiB alignment.
-  const std::size_t span = r.bytes + kSegment;
-  void* m = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m == MAP_FAILED) {
+  // Aligned to the 4 MiB segment (the segment map's granule).
+  const std::size_t base_page = ctxalloc::page_size();  // the kernel's; the member is ours
+  int err = 0;
+  auto* start = static_cast<std::byte*>(os_map_aligned(r.bytes, kSegment, 0, base_page, &err));
+  if (start == nullptr) {
     *why = "mmap refused";
     return -ENOMEM;
   }
-  auto* raw = static_cast<std::byte*>(m);
-  const auto addr = reinterpret_cast<std::uintptr_t>(raw);
-  std::byte* start = raw + ((kSegment - addr % kSegment) % kSegment);
-  if (start > raw) munmap(raw, static_cast<std::size_t>(start - raw));
-  std::byte* end = start + r.bytes;
-  if (end < raw + span) munmap(end, static_cast<std::size_t>(raw + span - end));
   numa_bound_ = false;
   if (numa_supported() && static_cast<int>(r.socket) <= numa_highest_node()) {
     numa_bound_ = apply_numa_policy(start, r.bytes, NumaPolicy::bind_to(r.socket)).ok();
   }
-  populate(start, r.bytes);
+  // Every page faulted in (after mbind, so the pages land on the node), so that the first
+  // flows find their memory ready; a failure (the node short of memory) leaves the rest to
+  // fault on first touch.
+  (void)os_populate(start, r.bytes);
   base_ = start;
-  page_size_ = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  page_size_ = base_page;
   return 0;
 }
 
@@ -141,7 +128,7 @@ void SegmentRegion::free() noexcept {
   if (memzone_ != nullptr) {
     rte_memzone_free(memzone_);
   } else {
-    munmap(base_, bytes());
+    os_unmap(base_, bytes());
   }
   memzone_ = nullptr;
   base_ = nullptr;

@@ -6,8 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <iterator>
 
 #include "detail/config_rules.h"
 #include "detail/units.h"
@@ -19,59 +18,36 @@ namespace fs = std::filesystem;
 
 constexpr unsigned kMaxCpuId = 1 << 16;
 
-std::optional<std::string> read_text(const fs::path& p) {
-  std::ifstream in(p);
-  if (!in) return std::nullopt;
-  std::string s;
-  std::getline(in, s);
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
-    s.pop_back();
-  return s;
-}
-
-std::optional<std::uint64_t> read_number(const fs::path& p) {
-  const auto s = read_text(p);
-  if (!s) return std::nullopt;
-  const auto n = detail::parse_count(*s, UINT64_MAX);
-  if (!n.ok()) return std::nullopt;
-  return n.value();
-}
-
+// A sysfs id list (cpu/online, node/online, node<N>/cpulist) as sorted ids; empty when the
+// file is missing or malformed, or names an id at or above kMaxCpuId.
 std::vector<unsigned> read_list(const fs::path& p) {
-  const auto s = read_text(p);
-  if (!s || s->empty()) return {};
-  const auto ids = detail::parse_id_list(*s, kMaxCpuId);
-  return ids.ok() ? ids.value() : std::vector<unsigned>{};
+  char text[4096];
+  std::vector<unsigned> ids;
+  if (!read_small_file(p.c_str(), text, sizeof text)) return ids;
+  bool in_range = true;
+  const bool ok = parse_id_ranges(text, [&](unsigned first, unsigned last) {
+    if (last >= kMaxCpuId) in_range = false;
+    for (unsigned i = first; i <= last && i < kMaxCpuId; ++i)
+      ids.push_back(i);
+  });
+  if (!ok || !in_range) return {};
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
 }
 
-// "hugepages-2048kB" -> 2 MiB.
-std::optional<std::uint64_t> page_size_of_dir(const std::string& name) {
-  if (!name.starts_with("hugepages-") || !name.ends_with("kB")) return std::nullopt;
-  const auto kb = detail::parse_count(name.substr(10, name.size() - 12), UINT64_MAX >> 10);
-  if (!kb.ok()) return std::nullopt;
-  return kb.value() << 10;
+// The hugepage pools of one node (node < 0: the whole system), by ascending page size.
+std::vector<HugePageCounts> read_hugepages(const std::string& root, int node) {
+  std::size_t sizes[16];
+  const std::size_t n = hugepage_sizes_in(root.c_str(), node, sizes, std::size(sizes));
+  std::vector<HugePageCounts> out;
+  for (std::size_t i = 0; i < n; ++i)
+    out.push_back(hugepage_counts_in(root.c_str(), sizes[i], node));
+  return out;
 }
 
 std::string page_dir(std::uint64_t page_size) {
   return "hugepages-" + std::to_string(page_size >> 10) + "kB";
-}
-
-std::vector<HugepageCount> read_hugepages(const fs::path& dir) {
-  std::vector<HugepageCount> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const auto size = page_size_of_dir(e.path().filename().string());
-    if (!size) continue;
-    HugepageCount c;
-    c.page_size = *size;
-    c.total = read_number(e.path() / "nr_hugepages").value_or(0);
-    c.free = read_number(e.path() / "free_hugepages").value_or(0);
-    out.push_back(c);
-  }
-  std::sort(out.begin(), out.end(), [](const HugepageCount& a, const HugepageCount& b) {
-    return a.page_size < b.page_size;
-  });
-  return out;
 }
 
 fs::path node_dir(const std::string& root, unsigned id) {
@@ -80,9 +56,9 @@ fs::path node_dir(const std::string& root, unsigned id) {
 
 }  // namespace
 
-const HugepageCount* NodeInfo::pages_of(std::uint64_t page_size) const noexcept {
-  for (const HugepageCount& c : hugepages)
-    if (c.page_size == page_size) return &c;
+const HugePageCounts* NodeInfo::pages_of(std::uint64_t page_size) const noexcept {
+  for (const HugePageCounts& c : hugepages)
+    if (c.page_bytes == page_size) return &c;
   return nullptr;
 }
 
@@ -107,14 +83,14 @@ SystemInfo probe_system(const std::string& root) {
   SystemInfo sys;
   sys.root = root;
   sys.online_cpus = read_list(fs::path(root) / "devices/system/cpu/online");
-  for (const HugepageCount& c : read_hugepages(fs::path(root) / "kernel/mm/hugepages"))
-    sys.page_sizes.push_back(c.page_size);
+  for (const HugePageCounts& c : read_hugepages(root, -1))
+    sys.page_sizes.push_back(c.page_bytes);
   const std::vector<unsigned> nodes = read_list(fs::path(root) / "devices/system/node/online");
   if (nodes.empty()) {
     // A kernel without NUMA: one node with every CPU and the system-wide hugepages.
     NodeInfo n;
     n.cpus = sys.online_cpus;
-    n.hugepages = read_hugepages(fs::path(root) / "kernel/mm/hugepages");
+    n.hugepages = read_hugepages(root, -1);
     sys.nodes.push_back(std::move(n));
     return sys;
   }
@@ -122,7 +98,7 @@ SystemInfo probe_system(const std::string& root) {
     NodeInfo n;
     n.id = id;
     n.cpus = read_list(node_dir(root, id) / "cpulist");
-    n.hugepages = read_hugepages(node_dir(root, id) / "hugepages");
+    n.hugepages = read_hugepages(root, static_cast<int>(id));
     sys.nodes.push_back(std::move(n));
   }
   return sys;
@@ -188,7 +164,7 @@ class SystemCheck {
                  " hugepages (it has: " + (sizes.empty() ? "none" : sizes) + ")");
       return;
     }
-    const HugepageCount* have = node.pages_of(s.hugepage_size);
+    const HugePageCounts* have = node.pages_of(s.hugepage_size);
     const std::uint64_t total = have ? have->total : 0;
     if (total < s.hugepages) {
       report(required, s, s.hugepages_line, "hugepages",
@@ -236,6 +212,7 @@ ReserveStep reserve_on_socket(const SocketConfig& s, const std::string& root) {
   if (!fs::exists(node_dir(root, s.id)) && s.id != 0)
     return {false, what + "could not: NUMA node " + std::to_string(s.id) + " does not exist"};
   fs::path file = node_dir(root, s.id) / "hugepages" / page_dir(s.hugepage_size) / "nr_hugepages";
+  int node = static_cast<int>(s.id);
   if (!fs::exists(file)) {
     // Without NUMA the node folder is absent: node 0 is the whole system.
     const fs::path global =
@@ -243,8 +220,10 @@ ReserveStep reserve_on_socket(const SocketConfig& s, const std::string& root) {
     if (s.id != 0 || !fs::exists(global))
       return {false, what + "could not: the kernel offers no such pages (" + file.string() + ")"};
     file = global;
+    node = -1;
   }
-  const std::uint64_t before = read_number(file).value_or(0);
+  auto reserved = [&] { return hugepage_counts_in(root.c_str(), s.hugepage_size, node).total; };
+  const std::uint64_t before = reserved();
   if (before >= s.hugepages) {
     return {true, what + std::to_string(before) + " reserved already, the file asks for " +
                       std::to_string(s.hugepages) + ": nothing to do"};
@@ -254,7 +233,7 @@ ReserveStep reserve_on_socket(const SocketConfig& s, const std::string& root) {
                        std::to_string(s.hugepages) + ": " + std::strerror(err) +
                        (err == EACCES || err == EPERM ? " (run as root)" : "")};
   }
-  const std::uint64_t after = read_number(file).value_or(0);
+  const std::uint64_t after = reserved();
   if (after < s.hugepages) {
     return {false, what + "asked the kernel for " + std::to_string(s.hugepages) + ", it reserved " +
                        std::to_string(after) + " (was " + std::to_string(before) +

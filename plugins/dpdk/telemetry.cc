@@ -244,9 +244,9 @@ void add_hugepages(Dict& d, unsigned socket) {
   const NodeInfo* node = sys.node(socket);
   Dict h(d.child("hugepages"));
   if (node == nullptr) return;
-  for (const HugepageCount& c : node->hugepages) {
-    Dict one(h.child(std::to_string(c.page_size >> 10) + "kB"));
-    one.u64("page_size", c.page_size);
+  for (const HugePageCounts& c : node->hugepages) {
+    Dict one(h.child(std::to_string(c.page_bytes >> 10) + "kB"));
+    one.u64("page_size", c.page_bytes);
     one.u64("total", c.total);
     one.u64("free", c.free);
   }

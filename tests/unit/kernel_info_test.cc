@@ -1,5 +1,6 @@
 // The kernel readers: smaps parsing (on a recorded file and on a live mapping), hugepage
-// counts and the THP mode against the kernel's own files.
+// counts and the THP mode against the kernel's own files, hugepage sizes and counts per
+// node and hugetlbfs mounts against a fake tree.
 #include "ctxalloc/sources/kernel_info.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -142,6 +144,87 @@ TEST(KernelInfo, ThpModeIsTheBracketedWordOfSysfs) {
 
 TEST(KernelInfo, PageSizeIsSysconfs) {
   EXPECT_EQ(page_size(), static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)));
+}
+
+// A fake sysfs root and mounts file under /tmp, removed at the end.
+class FakeTree : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char name[] = "/tmp/ctxalloc-sysfs-XXXXXX";
+    ASSERT_NE(::mkdtemp(name), nullptr);
+    root_ = name;
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+  void write(const std::string& rel, const std::string& text) {
+    const std::filesystem::path p = std::filesystem::path(root_) / rel;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+  }
+  std::string root_;
+};
+
+TEST_F(FakeTree, ListsHugepageSizesAscendingAndIgnoresOtherNames) {
+  write("kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", "1\n");
+  write("kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "8\n");
+  write("kernel/mm/hugepages/hugepages-xkB/nr_hugepages", "1\n");
+  write("kernel/mm/hugepages/hugepages-64kBx/nr_hugepages", "1\n");
+  write("kernel/mm/hugepages/README", "not a size\n");
+  std::size_t sizes[4] = {};
+  ASSERT_EQ(hugepage_sizes_in(root_.c_str(), -1, sizes, 4), 2u);
+  EXPECT_EQ(sizes[0], std::size_t{2} << 20);
+  EXPECT_EQ(sizes[1], std::size_t{1} << 30);
+  std::size_t one[1] = {};
+  EXPECT_EQ(hugepage_sizes_in(root_.c_str(), -1, one, 1), 1u) << "at most cap sizes";
+  EXPECT_EQ(hugepage_sizes_in(root_.c_str(), 3, sizes, 4), 0u) << "no such node";
+}
+
+TEST_F(FakeTree, CountsHugepagesSystemWideAndPerNode) {
+  write("kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "16\n");
+  write("kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "10\n");
+  write("kernel/mm/hugepages/hugepages-2048kB/resv_hugepages", "4\n");
+  write("kernel/mm/hugepages/hugepages-2048kB/surplus_hugepages", "1\n");
+  write("devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages", "6\n");
+  write("devices/system/node/node1/hugepages/hugepages-2048kB/free_hugepages", "5\n");
+  const HugePageCounts all = hugepage_counts_in(root_.c_str(), 2u << 20, -1);
+  EXPECT_TRUE(all.supported);
+  EXPECT_EQ(all.page_bytes, std::size_t{2} << 20);
+  EXPECT_EQ(all.total, 16u);
+  EXPECT_EQ(all.free, 10u);
+  EXPECT_EQ(all.reserved, 4u);
+  EXPECT_EQ(all.surplus, 1u);
+  EXPECT_EQ(all.available(), 6u);
+  const HugePageCounts node1 = hugepage_counts_in(root_.c_str(), 2u << 20, 1);
+  EXPECT_TRUE(node1.supported);
+  EXPECT_EQ(node1.total, 6u);
+  EXPECT_EQ(node1.free, 5u);
+  EXPECT_EQ(node1.reserved, 0u) << "a node has no resv_hugepages";
+  EXPECT_FALSE(hugepage_counts_in(root_.c_str(), 1u << 30, -1).supported);
+  EXPECT_FALSE(hugepage_counts_in(root_.c_str(), 2u << 20, 0).supported);
+}
+
+TEST_F(FakeTree, FindsOnlyAWritableHugetlbfsMount) {
+  std::filesystem::create_directories(root_ + "/huge");
+  write("mounts-none", "proc /proc proc rw 0 0\ntmpfs " + root_ + " tmpfs rw 0 0\n");
+  write("mounts-missing", "hugetlbfs " + root_ + "/gone hugetlbfs rw,pagesize=2M 0 0\n");
+  write("mounts-ok", "proc /proc proc rw 0 0\nhugetlbfs " + root_ +
+                         "/huge hugetlbfs rw,relatime,pagesize=2M 0 0\n");
+  EXPECT_FALSE(hugetlbfs_mount_writable((root_ + "/mounts-none").c_str()));
+  EXPECT_FALSE(hugetlbfs_mount_writable((root_ + "/mounts-missing").c_str()));
+  EXPECT_TRUE(hugetlbfs_mount_writable((root_ + "/mounts-ok").c_str()));
+  EXPECT_FALSE(hugetlbfs_mount_writable((root_ + "/no-such-file").c_str()));
+}
+
+TEST_F(FakeTree, ReadsSmallFilesWhole) {
+  write("cpulist", "0-3,8\n");
+  char buf[64];
+  ASSERT_TRUE(read_small_file((root_ + "/cpulist").c_str(), buf, sizeof buf));
+  EXPECT_STREQ(buf, "0-3,8\n");
+  char small[4];
+  ASSERT_TRUE(read_small_file((root_ + "/cpulist").c_str(), small, sizeof small));
+  EXPECT_STREQ(small, "0-3") << "cut at cap - 1 bytes";
+  write("empty", "");
+  EXPECT_FALSE(read_small_file((root_ + "/empty").c_str(), buf, sizeof buf));
+  EXPECT_FALSE(read_small_file((root_ + "/missing").c_str(), buf, sizeof buf));
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "ctxalloc/sources/node_topology.h"
 
+#include "ctxalloc/sources/kernel_info.h"
+
 #include <numa.h>
 #include <sched.h>
 #include <unistd.h>
@@ -25,7 +27,7 @@ namespace {
 
 std::vector<std::pair<unsigned, unsigned>> ranges(const char* text, bool* ok) {
   std::vector<std::pair<unsigned, unsigned>> r;
-  *ok = NodeTopology::parse_list(text, [&](unsigned a, unsigned b) { r.emplace_back(a, b); });
+  *ok = parse_id_ranges(text, [&](unsigned a, unsigned b) { r.emplace_back(a, b); });
   return r;
 }
 

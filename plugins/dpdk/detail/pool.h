@@ -148,6 +148,21 @@ int verify_pool(const rte_mempool* mp, std::string* why);
 /// first bytes in DPDK memory, the magic, the self pointer).
 bool pool_data_is_ours(const rte_mempool* mp) noexcept;
 
+/// A pool whose ops_index names ctxalloc in this process but whose pool data is not a live
+/// PoolState: another driver made it, in a process (a primary) whose drivers registered in
+/// another order (docs/dpdk.md, "Secondary processes"). Every callback refuses it instead
+/// of taking the other driver's data for lanes. The fast paths check looks_live only (one
+/// compare of the magic's low half with an immediate, on the PoolState's first line,
+/// read-only after op_alloc); the cold callbacks run the whole pool_data_is_ours.
+inline bool looks_live(const PoolState& p) noexcept {
+  return static_cast<std::uint32_t>(p.magic) == static_cast<std::uint32_t>(kPoolMagic);
+}
+
+/// What a callback returns for such a pool: -ENXIO. The first refusals are logged with
+/// verify_pool's reason, later ones are only counted.
+[[gnu::visibility("hidden"), gnu::cold, gnu::noinline]] int refuse_pool(
+    const rte_mempool* mp) noexcept;
+
 /// Objects the pool holds: every lane and the shared stack (a snapshot).
 std::uint32_t pool_count(const PoolState& p) noexcept;
 

@@ -141,11 +141,8 @@ inline Block BitSetAllocator::take(std::size_t i, std::size_t k) noexcept {
 }
 
 Block BitSetAllocator::allocate_slow(Layout layout) noexcept {
-  if (!layout.valid()) return bad_argument(nullptr, "allocate");
-  if (layout.size == 0) {
-    if (zero_size_uses_sentinel(layout.align)) return zero_size_block(layout.align);
-    layout.size = 1;  // no sentinel honours this alignment: a real block (docs/concepts.md)
-  }
+  if (auto answer = allocate_prologue(layout, [&] { return bad_argument(nullptr, "allocate"); }))
+    return *answer;
   if (layout.size > span_) return refuse();  // also every size near SIZE_MAX
   const std::size_t k = ((layout.size - 1) >> shift_) + 1;
   const std::size_t i = find_run(k, layout.align);

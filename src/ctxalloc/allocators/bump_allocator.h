@@ -211,11 +211,8 @@ class BumpAllocator {
   // Zero-size requests, invalid layouts (checked builds), real exhaustion, and every
   // request under the tool paths, which marks the block it hands out.
   [[gnu::noinline]] Block allocate_slow(Layout layout) noexcept {
-    if (!layout.valid()) return bad_argument(nullptr, "allocate");
-    if (layout.size == 0) {
-      if (zero_size_uses_sentinel(layout.align)) return zero_size_block(layout.align);
-      layout.size = 1;
-    }
+    if (auto answer = allocate_prologue(layout, [&] { return bad_argument(nullptr, "allocate"); }))
+      return *answer;
     const auto next = reinterpret_cast<std::uintptr_t>(next_.get());
     const std::uintptr_t p = align_up(next, layout.align);
     const std::uintptr_t new_next = p + layout.size;

@@ -39,11 +39,8 @@ Block MemoryMapAllocator::live_block(Block block, const char* op) noexcept {
 }
 
 Block MemoryMapAllocator::allocate(Layout layout) noexcept {
-  if (!layout.valid()) return bad_argument(nullptr, "allocate");
-  if (layout.size == 0) {
-    if (zero_size_uses_sentinel(layout.align)) return zero_size_block(layout.align);
-    layout.size = 1;  // no sentinel address has this alignment: a real (one-page) block
-  }
+  if (auto answer = allocate_prologue(layout, [&] { return bad_argument(nullptr, "allocate"); }))
+    return *answer;
   const Block b = source_.obtain_aligned(layout.size, layout.align);
   if (b.ptr == nullptr) return refuse();
   counters_.on_allocate(b.size);

@@ -45,15 +45,12 @@ std::size_t SizeClassAllocator::class_size_for(std::size_t size, std::size_t ali
 }
 
 Block SizeClassAllocator::allocate_slow(Layout layout) noexcept {
-  if (!layout.valid()) {
-    counters_.failures.add(1);
-    misuse(Misuse::bad_argument, nullptr, "allocate");
-    return Block{};
-  }
-  if (layout.size == 0) {
-    if (zero_size_uses_sentinel(layout.align)) return zero_size_block(layout.align);
-    layout.size = 1;
-  }
+  if (auto answer = allocate_prologue(layout, [&] {
+        counters_.failures.add(1);
+        misuse(Misuse::bad_argument, nullptr, "allocate");
+        return Block{};
+      }))
+    return *answer;
   const std::size_t cs = class_size_for(layout.size, layout.align);
   if (cs == 0) {  // larger than 2 KiB or an alignment no class honours: not ours to serve
     counters_.failures.add(1);

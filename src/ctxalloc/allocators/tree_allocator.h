@@ -285,11 +285,8 @@ class BasicTreeAllocator {
 
   // Invalid layouts (checked builds), zero sizes, large alignments, oversize requests.
   [[gnu::noinline]] Block allocate_slow(Layout layout) noexcept {
-    if (!layout.valid()) return bad_argument(nullptr, "allocate");
-    if (layout.size == 0) {
-      if (zero_size_uses_sentinel(layout.align)) return zero_size_block(layout.align);
-      layout.size = 1;
-    }
+    if (auto answer = allocate_prologue(layout, [&] { return bad_argument(nullptr, "allocate"); }))
+      return *answer;
     const std::size_t max = core_.max_class();
     const std::size_t g = core_.granule();
     const std::size_t pad = layout.align > g ? layout.align - g : 0;

@@ -29,12 +29,17 @@ class DynAllocator {
 
 static_assert(Allocator<DynAllocator>);
 
-/// DynAllocator over a concrete allocator it owns.
-template <Allocator A>
-class DynAllocatorOf final : public DynAllocator {
+/// DynAllocator over a concrete allocator it owns. `Interface` is DynAllocator or an
+/// interface derived from it that adds virtual functions of its own (the C API's
+/// ctxalloc_allocator); a class deriving from DynAllocatorOf<A, Interface> implements those
+/// and reaches the allocator through get().
+template <Allocator A, class Interface = DynAllocator>
+requires std::is_base_of_v<DynAllocator, Interface>
+class DynAllocatorOf : public Interface {
  public:
   template <class... Args>
-  explicit DynAllocatorOf(const char* name, Args&&... args)
+  explicit DynAllocatorOf(const char* name,
+                          Args&&... args) noexcept(std::is_nothrow_constructible_v<A, Args&&...>)
       : name_(name), a_(std::forward<Args>(args)...) {}
 
   Block allocate(Layout layout) noexcept override { return a_.allocate(layout); }

@@ -73,6 +73,21 @@ constexpr bool zero_size_uses_sentinel(std::size_t align) noexcept {
   return align < kSentinelLimit;
 }
 
+/// The start every allocator's allocate slow path shares. An invalid layout is misuse:
+/// `refuse_invalid()` counts and reports it and its Block (null) is the answer. A zero size
+/// whose alignment the sentinel honours is answered with zero_size_block(); any other zero
+/// size becomes 1 (no sentinel address has that alignment: a real block, docs/concepts.md).
+/// Returns the answer, or nullopt with `layout` ready to serve (size >= 1).
+template <class F>
+inline std::optional<Block> allocate_prologue(Layout& layout, F&& refuse_invalid) noexcept {
+  if (!layout.valid()) return refuse_invalid();
+  if (layout.size == 0) {
+    if (zero_size_uses_sentinel(layout.align)) return zero_size_block(layout.align);
+    layout.size = 1;
+  }
+  return std::nullopt;
+}
+
 /// Whether a block handed back with alignment `align` (the one asked for, per the
 /// Allocator concept) cannot have been allocated with it: p is not aligned to it. An
 /// `align` of 0 or 1 means "not known". Checked builds report it as wrong_alignment;

@@ -20,6 +20,7 @@ std::atomic<std::size_t> g_registered{0};
 
 bool SegmentMap::ensure_table() noexcept {
   if (limit_.load(std::memory_order_acquire) != 0) return true;
+  // A raw mmap, not sources/os_memory.h: core sits below the sources layer.
   void* t = mmap(nullptr, kEntries * sizeof(table_[0]), PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (t == MAP_FAILED) return false;

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "ctxalloc/replace/detail/front_internal.h"
+#include "ctxalloc/sources/os_memory.h"
 #include "ctxalloc/switchable/runtime_hooks.h"
 
 namespace ctxalloc::replace::detail {
@@ -129,8 +130,7 @@ void init_process_barrier() noexcept {
     g_barrier = Barrier::global;
     return;
   }
-  void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  g_barrier_page = page == MAP_FAILED ? nullptr : page;
+  g_barrier_page = os_map_rw(4096);
   g_barrier = Barrier::mprotect;
 }
 

@@ -1,5 +1,6 @@
 #include "ctxalloc/sources/kernel_info.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -71,6 +72,25 @@ bool read_number(const char* path, std::uint64_t* out) noexcept {
   return end != line;
 }
 
+// The folder holding the hugepages-<kB>kB folders: system-wide (node < 0) or a node's.
+bool hugepage_dir(char* out, std::size_t cap, const char* root, int node) noexcept {
+  const int n =
+      node < 0 ? std::snprintf(out, cap, "%s/kernel/mm/hugepages", root)
+               : std::snprintf(out, cap, "%s/devices/system/node/node%d/hugepages", root, node);
+  return n > 0 && static_cast<std::size_t>(n) < cap;
+}
+
+// "hugepages-2048kB" -> 2 MiB; 0 for any other name.
+std::size_t page_bytes_of_dir(const char* name) noexcept {
+  constexpr char kPrefix[] = "hugepages-";
+  if (std::strncmp(name, kPrefix, sizeof kPrefix - 1) != 0) return 0;
+  const char* digits = name + sizeof kPrefix - 1;
+  char* end = nullptr;
+  const unsigned long long kb = std::strtoull(digits, &end, 10);
+  if (end == digits || std::strcmp(end, "kB") != 0 || kb == 0 || kb > (SIZE_MAX >> 10)) return 0;
+  return static_cast<std::size_t>(kb) << 10;
+}
+
 bool is_hex(char c) noexcept {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
@@ -137,21 +157,111 @@ std::size_t page_size() noexcept {
 }
 
 HugePageCounts hugepage_counts(std::size_t page_bytes) noexcept {
+  return hugepage_counts_in("/sys", page_bytes, -1);
+}
+
+HugePageCounts hugepage_counts_in(const char* sysfs_root, std::size_t page_bytes,
+                                  int node) noexcept {
   HugePageCounts c;
-  char path[128];
+  c.page_bytes = page_bytes;
+  char dir[192];
+  if (!hugepage_dir(dir, sizeof dir, sysfs_root, node)) return c;
   const auto kb = static_cast<unsigned long long>(page_bytes / 1024);
-  std::snprintf(path, sizeof path, "/sys/kernel/mm/hugepages/hugepages-%llukB/nr_hugepages", kb);
-  if (!read_number(path, &c.total)) return c;
+  char path[256];
+  auto count = [&](const char* name, std::uint64_t* out) {
+    std::snprintf(path, sizeof path, "%s/hugepages-%llukB/%s", dir, kb, name);
+    return read_number(path, out);
+  };
+  if (!count("nr_hugepages", &c.total)) return c;
   c.supported = true;
-  std::snprintf(path, sizeof path, "/sys/kernel/mm/hugepages/hugepages-%llukB/free_hugepages", kb);
-  read_number(path, &c.free);
-  std::snprintf(path, sizeof path, "/sys/kernel/mm/hugepages/hugepages-%llukB/resv_hugepages", kb);
-  read_number(path, &c.reserved);
-  std::snprintf(path, sizeof path, "/sys/kernel/mm/hugepages/hugepages-%llukB/surplus_hugepages",
-                kb);
-  read_number(path, &c.surplus);
+  count("free_hugepages", &c.free);
+  if (node < 0) count("resv_hugepages", &c.reserved);
+  count("surplus_hugepages", &c.surplus);
   return c;
 }
+
+std::size_t hugepage_sizes_in(const char* sysfs_root, int node, std::size_t* sizes,
+                              std::size_t cap) noexcept {
+  char dir[192];
+  if (cap == 0 || !hugepage_dir(dir, sizeof dir, sysfs_root, node)) return 0;
+  const int fd = ::open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  std::size_t n = 0;
+  // getdents64 into a stack buffer: opendir would allocate its DIR.
+  alignas(8) char buf[2048];
+  for (;;) {
+    const ssize_t got = ::getdents64(fd, buf, sizeof buf);
+    if (got <= 0) break;
+    for (ssize_t off = 0; off < got;) {
+      const auto* e = reinterpret_cast<const dirent64*>(buf + off);
+      off += e->d_reclen;
+      const std::size_t bytes = page_bytes_of_dir(e->d_name);
+      if (bytes == 0 || n == cap) continue;
+      std::size_t i = n++;  // insertion sort: a kernel offers two or three sizes
+      for (; i > 0 && sizes[i - 1] > bytes; --i)
+        sizes[i] = sizes[i - 1];
+      sizes[i] = bytes;
+    }
+  }
+  ::close(fd);
+  return n;
+}
+
+bool hugetlbfs_mount_writable(const char* mounts_path) noexcept {
+  LineReader r(mounts_path);
+  if (!r.ok()) return false;
+  // "hugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0": device, mount point,
+  // type. A mount point with a space is written \040 by the kernel; such a path is not
+  // unescaped here (access fails on it, as it would mean another directory).
+  while (const char* line = r.next()) {
+    const char* dir = std::strchr(line, ' ');
+    if (dir == nullptr) continue;
+    ++dir;
+    const char* type = std::strchr(dir, ' ');
+    if (type == nullptr || std::strncmp(type + 1, "hugetlbfs ", 10) != 0) continue;
+    char path[256];
+    const auto len = static_cast<std::size_t>(type - dir);
+    if (len == 0 || len >= sizeof path) continue;
+    std::memcpy(path, dir, len);
+    path[len] = '\0';
+    if (::access(path, W_OK) == 0) return true;
+  }
+  return false;
+}
+
+bool read_small_file(const char* path, char* buf, std::size_t cap) noexcept {
+  if (cap == 0) return false;
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::size_t len = 0;
+  while (len + 1 < cap) {
+    const ssize_t n = ::read(fd, buf + len, cap - 1 - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    len += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  buf[len] = '\0';
+  return len > 0;
+}
+
+namespace detail {
+
+bool parse_uint(const char** s, unsigned* out) noexcept {
+  const char* p = *s;
+  if (*p < '0' || *p > '9') return false;
+  std::uint64_t v = 0;
+  while (*p >= '0' && *p <= '9') {
+    v = v * 10 + static_cast<unsigned>(*p - '0');
+    if (v > (std::uint64_t{1} << 31)) return false;
+    ++p;
+  }
+  *s = p;
+  *out = static_cast<unsigned>(v);
+  return true;
+}
+
+}  // namespace detail
 
 ThpMode thp_mode() noexcept {
   LineReader r("/sys/kernel/mm/transparent_hugepage/enabled");

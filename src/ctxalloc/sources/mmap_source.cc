@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "ctxalloc/core/bits.h"
+#include "ctxalloc/sources/os_memory.h"
 
 namespace ctxalloc {
 namespace {
@@ -15,7 +16,6 @@ namespace {
 constexpr std::size_t kTwoMiB = std::size_t{2} << 20;
 constexpr std::size_t kOneGiB = std::size_t{1} << 30;
 constexpr int kProt = PROT_READ | PROT_WRITE;
-constexpr int kAnon = MAP_PRIVATE | MAP_ANONYMOUS;
 
 std::size_t huge_bytes(HugePages h) noexcept {
   switch (h) {
@@ -32,47 +32,6 @@ const char* size_name(std::size_t bytes) noexcept {
   return bytes == kOneGiB ? "1 GiB" : bytes == kTwoMiB ? "2 MiB" : "4 KiB";
 }
 
-std::uintptr_t addr(const void* p) noexcept {
-  return reinterpret_cast<std::uintptr_t>(p);
-}
-
-// mmap of size bytes aligned to align. The kernel aligns mappings to `natural` by itself
-// (the page, or the hugetlb page size); above that, reserve size + align of address
-// space (PROT_NONE, MAP_NORESERVE: no memory is committed), map over its aligned part
-// with MAP_FIXED (safe: the range is ours) and unmap the head and tail. Three system
-// calls instead of one, for requests that are rare and large.
-void* map_aligned(std::size_t size, std::size_t align, int flags, std::size_t natural,
-                  int* err) noexcept {
-  if (align <= natural) {
-    void* p = ::mmap(nullptr, size, kProt, kAnon | flags, -1, 0);
-    *err = p == MAP_FAILED ? errno : 0;
-    return p == MAP_FAILED ? nullptr : p;
-  }
-  if (size > SIZE_MAX - align) {
-    *err = ENOMEM;
-    return nullptr;
-  }
-  const std::size_t span = size + align;
-  void* r = ::mmap(nullptr, span, PROT_NONE, kAnon | MAP_NORESERVE, -1, 0);
-  if (r == MAP_FAILED) {
-    *err = errno;
-    return nullptr;
-  }
-  auto* base = static_cast<std::byte*>(r);
-  std::byte* at = base + padding_for(addr(base), align);
-  void* p = ::mmap(at, size, kProt, kAnon | MAP_FIXED | flags, -1, 0);
-  if (p == MAP_FAILED) {
-    *err = errno;
-    ::munmap(base, span);
-    return nullptr;
-  }
-  if (at > base) ::munmap(base, static_cast<std::size_t>(at - base));
-  if (at + size < base + span)
-    ::munmap(at + size, static_cast<std::size_t>(base + span - at - size));
-  *err = 0;
-  return at;
-}
-
 // mlock as a raw system call: AddressSanitizer replaces mlock() with a no-op (it would
 // otherwise be asked to lock its shadow memory by mlockall), which would make `lock` a
 // silent lie in sanitizer builds. Locking our own range is harmless to it.
@@ -81,7 +40,7 @@ int lock_pages(void* p, std::size_t len) noexcept {
 }
 
 bool advise_thp(void* p, std::size_t len) noexcept {
-  return ::madvise(p, len, MADV_HUGEPAGE) == 0;
+  return os_advise(p, len, MADV_HUGEPAGE) == 0;
 }
 
 bool is_hugetlb(const detail::Mapping& m) noexcept {
@@ -110,8 +69,7 @@ SourceError hugepage_error(std::size_t huge, int err, std::size_t rounded) noexc
 }
 
 SourceError mmap_error(const char* what, std::size_t bytes, int err) noexcept {
-  return SourceError::make(err == ENOMEM ? SourceErrc::out_of_memory : SourceErrc::system_error,
-                           err, "mmap_source: %s of %zu bytes failed: errno %d", what, bytes, err);
+  return os_error("mmap_source", what, bytes, err);
 }
 
 }  // namespace
@@ -153,7 +111,7 @@ MemoryMapSource::MemoryMapSource(const MapOptions& options) noexcept
 
 MemoryMapSource::~MemoryMapSource() {
   for (const detail::Mapping* m = index_.first(); m != nullptr; m = index_.next(m))
-    ::munmap(m->start, m->size);
+    os_unmap(m->start, m->size);
 }
 
 SourceError MemoryMapSource::validate(const MapOptions& o) noexcept {
@@ -187,7 +145,7 @@ SourceError MemoryMapSource::map_new(std::size_t size, std::size_t align,
   int err = 0;
   void* p = nullptr;
   if (huge != 0) {
-    p = map_aligned(rounded, want, hugetlb_flags(huge), huge, &err);
+    p = os_map_aligned(rounded, want, hugetlb_flags(huge), huge, &err);
     if (p != nullptr) {
       outcome = MapOutcome::hugetlb;
       m.page = huge;
@@ -198,7 +156,7 @@ SourceError MemoryMapSource::map_new(std::size_t size, std::size_t align,
     }
   }
   if (p == nullptr) {
-    p = map_aligned(rounded, want, base_flags, page_size(), &err);
+    p = os_map_aligned(rounded, want, base_flags, page_size(), &err);
     if (p == nullptr) return mmap_error("mmap", rounded, err);
     if (huge != 0) {
       outcome = advise_thp(p, rounded) ? MapOutcome::fell_back_to_transparent
@@ -210,7 +168,7 @@ SourceError MemoryMapSource::map_new(std::size_t size, std::size_t align,
   m.start = static_cast<std::byte*>(p);
   m.outcome = static_cast<std::uint8_t>(outcome);
   if (SourceError e = prepare(m, 0); !e.ok()) {
-    ::munmap(m.start, m.size);
+    os_unmap(m.start, m.size);
     return e;
   }
   *out = m;
@@ -225,9 +183,11 @@ SourceError MemoryMapSource::prepare(const detail::Mapping& m, std::size_t offse
   if (options_.numa.mode != NumaMode::default_policy) {
     if (SourceError e = apply_numa_policy(p, len, options_.numa); !e.ok()) return e;
   }
-  if (options_.dontdump && ::madvise(p, len, MADV_DONTDUMP) != 0)
-    return SourceError::make(SourceErrc::system_error, errno,
-                             "mmap_source: madvise(MADV_DONTDUMP) failed: errno %d", errno);
+  if (options_.dontdump) {
+    if (const int err = os_advise(p, len, MADV_DONTDUMP); err != 0)
+      return SourceError::make(SourceErrc::system_error, err,
+                               "mmap_source: madvise(MADV_DONTDUMP) failed: errno %d", err);
+  }
   if (options_.populate) {
     if (SourceError e = populate(p, len); !e.ok()) return e;
   }
@@ -244,15 +204,11 @@ SourceError MemoryMapSource::prepare(const detail::Mapping& m, std::size_t offse
 // MADV_POPULATE_WRITE (Linux 5.14) faults every page in and reports failure (a bound
 // node out of memory) as an error instead of SIGBUS; older kernels get one write per page.
 SourceError MemoryMapSource::populate(std::byte* p, std::size_t len) noexcept {
-  if (::madvise(p, len, MADV_POPULATE_WRITE) == 0) return SourceError{};
-  const int err = errno;
-  if (err != EINVAL)
-    return SourceError::make(SourceErrc::populate_failed, err,
-                             "mmap_source: populating %zu bytes failed: errno %d%s", len, err,
-                             err == ENOMEM ? " (no free memory on the policy's nodes)" : "");
-  for (std::size_t off = 0; off < len; off += page_size())
-    static_cast<volatile std::byte*>(p)[off] = std::byte{0};
-  return SourceError{};
+  const int err = os_populate(p, len);
+  if (err == 0) return SourceError{};
+  return SourceError::make(SourceErrc::populate_failed, err,
+                           "mmap_source: populating %zu bytes failed: errno %d%s", len, err,
+                           err == ENOMEM ? " (no free memory on the policy's nodes)" : "");
 }
 
 void MemoryMapSource::count_outcome(MapOutcome o) noexcept {
@@ -330,7 +286,7 @@ void MemoryMapSource::release(Block block) noexcept {
     return;
   }
   const std::size_t size = m->size;
-  ::munmap(m->start, size);
+  os_unmap(m->start, size);
   index_.erase(block.ptr);
   remember_released(block.ptr);
   releases_.add(1);
@@ -344,16 +300,16 @@ bool MemoryMapSource::grow_in_place(detail::Mapping* m, std::size_t rounded) noe
     // map the extra hugepages right behind the block if that range is free. The block is
     // then two kernel mappings, still one block to us (munmap takes the whole range).
     void* want = m->end();
-    void* p = ::mmap(want, rounded - old, kProt,
-                     kAnon | MAP_FIXED_NOREPLACE | hugetlb_flags(m->page), -1, 0);
-    if (p == MAP_FAILED) return false;
+    void* p =
+        os_map(want, rounded - old, kProt, MAP_FIXED_NOREPLACE | hugetlb_flags(m->page), nullptr);
+    if (p == nullptr) return false;
     if (p != want) {  // a kernel before 4.17 treats MAP_FIXED_NOREPLACE as a hint
-      ::munmap(p, rounded - old);
+      os_unmap(p, rounded - old);
       return false;
     }
     m->size = rounded;
     if (SourceError e = prepare(*m, old); !e.ok()) {
-      ::munmap(want, rounded - old);
+      os_unmap(want, rounded - old);
       m->size = old;
       last_error_ = e;
       return false;
@@ -371,7 +327,7 @@ bool MemoryMapSource::grow_in_place(detail::Mapping* m, std::size_t rounded) noe
   m->size = rounded;
   if (options_.populate) {
     if (SourceError e = populate(m->start + old, rounded - old); !e.ok()) {
-      ::munmap(m->start + old, rounded - old);
+      os_unmap(m->start + old, rounded - old);
       m->size = old;
       last_error_ = e;
       return false;
@@ -389,7 +345,7 @@ SourceError MemoryMapSource::move(detail::Mapping* m, std::size_t rounded,
     detail::Mapping fresh;
     if (SourceError e = map_new(rounded, align, &fresh); !e.ok()) return e;
     std::memcpy(fresh.start, m->start, old < rounded ? old : rounded);  // grow or shrink
-    ::munmap(m->start, old);
+    os_unmap(m->start, old);
     *m = fresh;
     count_outcome(static_cast<MapOutcome>(fresh.outcome));
     moved_by_copy_.add(1);
@@ -402,21 +358,17 @@ SourceError MemoryMapSource::move(detail::Mapping* m, std::size_t rounded,
     if (p == MAP_FAILED) return mmap_error("mremap", rounded, errno);
   } else {
     // Reserve an aligned target (as map_aligned does) and move the pages onto it.
-    if (rounded > SIZE_MAX - want) return mmap_error("mremap", rounded, ENOMEM);
-    const std::size_t span = rounded + want;
-    void* r = ::mmap(nullptr, span, PROT_NONE, kAnon | MAP_NORESERVE, -1, 0);
-    if (r == MAP_FAILED) return mmap_error("mremap target reservation", span, errno);
-    auto* base = static_cast<std::byte*>(r);
-    std::byte* at = base + padding_for(addr(base), want);
-    p = ::mremap(m->start, old, rounded, MREMAP_MAYMOVE | MREMAP_FIXED, at);
+    AlignedReservation r;
+    int err = 0;
+    if (!os_reserve_aligned(rounded, want, &r, &err))
+      return mmap_error("mremap target reservation", rounded + want, err);
+    p = ::mremap(m->start, old, rounded, MREMAP_MAYMOVE | MREMAP_FIXED, r.at);
     if (p == MAP_FAILED) {
-      const int err = errno;
-      ::munmap(base, span);
+      err = errno;
+      os_unmap(r.base, r.span);
       return mmap_error("mremap", rounded, err);
     }
-    if (at > base) ::munmap(base, static_cast<std::size_t>(at - base));
-    if (at + rounded < base + span)
-      ::munmap(at + rounded, static_cast<std::size_t>(base + span - at - rounded));
+    os_trim_reservation(r, rounded);
   }
   m->start = static_cast<std::byte*>(p);
   m->size = rounded;
@@ -450,8 +402,8 @@ Block MemoryMapSource::resize(Block block, std::size_t new_size, std::size_t ali
   const std::size_t old = m.size;
   if (rounded < old && aligned) {
     // Shrinking in place keeps the start; a larger alignment than it has moves below.
-    if (::munmap(m.start + rounded, old - rounded) != 0)
-      return fail(mmap_error("munmap", old, errno));
+    if (const int err = os_unmap(m.start + rounded, old - rounded); err != 0)
+      return fail(mmap_error("munmap", old, err));
     m.size = rounded;
     resized_in_place_.add(1);
   } else if (aligned && grow_in_place(&m, rounded)) {

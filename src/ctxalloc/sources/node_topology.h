@@ -1,10 +1,10 @@
 // NodeTopology: how many NUMA nodes there are and which node each CPU belongs to, read
-// from /sys/devices/system/node with open/read into stack buffers. libnuma answers the
-// same questions, but numa_node_of_cpu() allocates a bitmask and reads sysfs through
-// stdio (malloc), and numa_max_node() is only right after libnuma's constructor ran:
-// neither may be called from inside malloc, which is where the switchable runtime is
-// created when ctxalloc serves malloc (replace/). Reading costs a few system calls,
-// once, when the runtime is created; the lookup afterwards is one array load.
+// from /sys/devices/system/node with open/read into stack buffers (kernel_info.h). libnuma answers
+// the same questions, but numa_node_of_cpu() allocates a bitmask and reads sysfs through stdio
+// (malloc), and numa_max_node() is only right after libnuma's constructor ran: neither may be
+// called from inside malloc, which is where the switchable runtime is created when ctxalloc serves
+// malloc (replace/). Reading costs a few system calls, once, when the runtime is created; the
+// lookup afterwards is one array load.
 #pragma once
 
 #include <cstddef>
@@ -33,43 +33,9 @@ class NodeTopology {
     return cpu >= 0 && static_cast<unsigned>(cpu) < kMaxCpus ? node_of_cpu_[cpu] : 0;
   }
 
-  /// Calls f(first, last) for every range of a sysfs list such as "0-3,8,10-11\n";
-  /// false when the text is malformed (ranges parsed before the error were reported).
-  template <class F>
-  static bool parse_list(const char* text, F&& f) noexcept;
-
  private:
   unsigned nodes_ = 1;
   std::uint16_t node_of_cpu_[kMaxCpus] = {};
 };
-
-namespace detail {
-/// Parses a decimal number at *s, advancing *s; false when there is no digit or it
-/// exceeds 2^31.
-bool parse_uint(const char** s, unsigned* out) noexcept;
-}  // namespace detail
-
-template <class F>
-bool NodeTopology::parse_list(const char* text, F&& f) noexcept {
-  const char* s = text;
-  while (*s == ' ')
-    ++s;
-  if (*s == '\n' || *s == '\0') return true;  // an empty list
-  for (;;) {
-    unsigned first = 0;
-    if (!detail::parse_uint(&s, &first)) return false;
-    unsigned last = first;
-    if (*s == '-') {
-      ++s;
-      if (!detail::parse_uint(&s, &last) || last < first) return false;
-    }
-    f(first, last);
-    if (*s == ',') {
-      ++s;
-      continue;
-    }
-    return *s == '\n' || *s == '\0';
-  }
-}
 
 }  // namespace ctxalloc

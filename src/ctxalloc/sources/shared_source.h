@@ -38,6 +38,7 @@ class SharedSource {
   template <class... Args>
   static SharedSource make(Args&&... args) noexcept {
     static_assert(std::is_nothrow_constructible_v<S, Args...>);
+    // A raw mmap: this header is installed and header-only, os_memory.h is neither.
     void* p = ::mmap(nullptr, control_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                      -1, 0);
     SharedSource h;

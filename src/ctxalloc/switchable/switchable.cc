@@ -14,6 +14,7 @@
 #include "ctxalloc/core/misuse.h"
 #include "ctxalloc/sources/node_topology.h"
 #include "ctxalloc/sources/numa_policy.h"
+#include "ctxalloc/sources/os_memory.h"
 #include "ctxalloc/switchable/context.h"
 #include "ctxalloc/switchable/runtime_hooks.h"
 
@@ -245,10 +246,7 @@ class Runtime {
     [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, line, std::strlen(line));
   }
 
-  static void* map_pages(std::size_t bytes) noexcept {
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? nullptr : p;
-  }
+  static void* map_pages(std::size_t bytes) noexcept { return os_map_rw(bytes); }
 
   // Heap slots come from 1 MiB mappings carved in order.
   void* take_slot() noexcept {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstddef>
 #include <mutex>
+#include <type_traits>
 #include <utility>
 
 #include "ctxalloc/allocators/memory_map_allocator.h"
@@ -122,33 +123,25 @@ struct ParentRef {
   }
 };
 
-/// A ctxalloc_allocator over an allocator A it owns.
+/// A ctxalloc_allocator over an allocator A it owns: DynAllocatorOf's forwarding, plus
+/// the C API's extras.
 template <class A>
-class AllocatorHandle final : public ctxalloc_allocator {
+class AllocatorHandle final : public DynAllocatorOf<A, ctxalloc_allocator> {
+  using Base = DynAllocatorOf<A, ctxalloc_allocator>;
+
  public:
+  // noexcept: the C API builds handles in mapped memory and has no exception to give.
   template <class... Args>
   explicit AllocatorHandle(const char* name, Args&&... args) noexcept
-      : name_(name), a_(std::forward<Args>(args)...) {}
-
-  Block allocate(Layout layout) noexcept override { return a_.allocate(layout); }
-  Block allocate_zeroed(Layout layout) noexcept override { return a_.allocate_zeroed(layout); }
-  void deallocate(Block block, std::size_t align) noexcept override { a_.deallocate(block, align); }
-  Block grow(Block block, Layout new_layout, Move move) noexcept override {
-    return a_.grow(block, new_layout, move);
-  }
-  Block shrink(Block block, Layout new_layout, Move move) noexcept override {
-    return a_.shrink(block, new_layout, move);
-  }
-  bool contains(const void* p) const noexcept override { return a_.contains(p); }
-  CheckResult check_invariants() const override { return a_.check_invariants(); }
-  Stats stats() const noexcept override { return a_.stats(); }
-  const char* name() const noexcept override { return name_; }
+      : Base(name, std::forward<Args>(args)...) {}
+  using Base::get;
 
   std::size_t allocated_size(const void* p) const noexcept override {
-    if constexpr (requires { a_.allocated_size(p); }) {
-      return a_.allocated_size(p);
-    } else if constexpr (requires { a_.mapping_of(p); }) {
-      const Block m = a_.mapping_of(p);  // the mmap allocator: a block is a mapping
+    const A& a = get();
+    if constexpr (requires { a.allocated_size(p); }) {
+      return a.allocated_size(p);
+    } else if constexpr (requires { a.mapping_of(p); }) {
+      const Block m = a.mapping_of(p);  // the mmap allocator: a block is a mapping
       return m.ptr == p ? m.size : 0;
     } else {
       return 0;
@@ -162,23 +155,18 @@ class AllocatorHandle final : public ctxalloc_allocator {
     if constexpr (std::is_same_v<A, MemoryMapAllocator>) size = allocated_size(p);
     // Alignment 1: "not known" (an unsized free cannot know it; checked builds would
     // report any other one the block happens not to have as wrong_alignment).
-    a_.deallocate(Block{static_cast<std::byte*>(p), size}, 1);
+    get().deallocate(Block{static_cast<std::byte*>(p), size}, 1);
   }
 
   bool reset() noexcept override {
-    if constexpr (requires { a_.reset(); }) {
-      a_.reset();
+    A& a = get();
+    if constexpr (requires { a.reset(); }) {
+      a.reset();
       return true;
     } else {
       return false;
     }
   }
-
-  A& get() noexcept { return a_; }
-
- private:
-  const char* name_;
-  A a_;
 };
 
 }  // namespace ctxalloc::capi

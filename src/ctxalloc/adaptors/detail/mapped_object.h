@@ -5,14 +5,13 @@
 // own region.
 #pragma once
 
-#include <sys/mman.h>
-
 #include <cstddef>
 #include <new>
 #include <utility>
 
 #include "ctxalloc/core/bits.h"
 #include "ctxalloc/sources/kernel_info.h"
+#include "ctxalloc/sources/os_memory.h"
 
 namespace ctxalloc::detail {
 
@@ -25,8 +24,8 @@ T* mapped_new(Args&&... args) noexcept {
   static_assert(alignof(T) <= kMappedHeader);
   static_assert(std::is_nothrow_constructible_v<T, Args...>);
   const std::size_t bytes = align_up(kMappedHeader + sizeof(T), page_size());
-  void* m = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m == MAP_FAILED) return nullptr;
+  void* m = os_map_rw(bytes);
+  if (m == nullptr) return nullptr;
   *static_cast<std::size_t*>(m) = bytes;
   return new (static_cast<std::byte*>(m) + kMappedHeader) T(std::forward<Args>(args)...);
 }
@@ -39,7 +38,7 @@ void mapped_delete(Base* p) noexcept {
   std::byte* object = static_cast<std::byte*>(dynamic_cast<void*>(p));  // the most derived
   p->~Base();
   std::byte* m = object - kMappedHeader;
-  ::munmap(m, *reinterpret_cast<std::size_t*>(m));
+  os_unmap(m, *reinterpret_cast<std::size_t*>(m));
 }
 
 }  // namespace ctxalloc::detail

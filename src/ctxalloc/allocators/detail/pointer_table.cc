@@ -1,21 +1,19 @@
 #include "ctxalloc/allocators/detail/pointer_table.h"
 
-#include <sys/mman.h>
-
 #include "ctxalloc/core/bits.h"
+#include "ctxalloc/sources/os_memory.h"
 
 namespace ctxalloc::detail {
 
 PointerTable::~PointerTable() {
-  if (slots_ != nullptr) ::munmap(slots_, capacity() * sizeof(Entry));
+  if (slots_ != nullptr) os_unmap(slots_, capacity() * sizeof(Entry));
 }
 
 bool PointerTable::grow() noexcept {
   // 170 entries fill one page; start there and double.
   const std::size_t new_cap = slots_ == nullptr ? 256 : capacity() * 2;
-  void* mem = ::mmap(nullptr, new_cap * sizeof(Entry), PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) return false;
+  void* mem = os_map_rw(new_cap * sizeof(Entry));
+  if (mem == nullptr) return false;
   Entry* old = slots_;
   const std::size_t old_cap = capacity();
   slots_ = static_cast<Entry*>(mem);  // zero-filled: every slot empty
@@ -24,7 +22,7 @@ bool PointerTable::grow() noexcept {
   count_ = 0;
   for (std::size_t i = 0; i < old_cap; ++i)
     if (old[i].key != 0) insert(old[i].key, old[i].size, old[i].align);
-  if (old != nullptr) ::munmap(old, old_cap * sizeof(Entry));
+  if (old != nullptr) os_unmap(old, old_cap * sizeof(Entry));
   return true;
 }
 

@@ -1,9 +1,9 @@
 #include "ctxalloc/sources/detail/mapping_index.h"
 
-#include <sys/mman.h>
-
 #include <boost/intrusive/rbtree_algorithms.hpp>
 #include <new>
+
+#include "ctxalloc/sources/os_memory.h"
 
 namespace ctxalloc::detail {
 namespace {
@@ -68,7 +68,7 @@ MappingIndex::MappingIndex() noexcept {
 MappingIndex::~MappingIndex() {
   for (Slab* s = slabs_; s != nullptr;) {
     Slab* next = s->next;
-    ::munmap(s, s->bytes);
+    os_unmap(s, s->bytes);
     s = next;
   }
 }
@@ -77,8 +77,8 @@ bool MappingIndex::reserve() noexcept {
   if (free_ != nullptr) return true;
   const std::size_t bytes =
       pool_bytes_ == 0 ? kFirstSlab : (pool_bytes_ < kLargestSlab ? pool_bytes_ : kLargestSlab);
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return false;
+  void* p = os_map_rw(bytes);
+  if (p == nullptr) return false;
   // The first node-sized slot holds the slab header; the rest become free nodes.
   auto* slab = new (p) Slab{slabs_, bytes, bytes / sizeof(MappingNode) - 1};
   slabs_ = slab;

@@ -6,18 +6,13 @@
 
 #include "ctxalloc/core/bits.h"
 #include "ctxalloc/sources/kernel_info.h"
+#include "ctxalloc/sources/os_memory.h"
 
 namespace ctxalloc::detail {
 namespace {
 
 std::uintptr_t addr(const void* p) noexcept {
   return reinterpret_cast<std::uintptr_t>(p);
-}
-
-// A zeroed mapping of at least bytes (rounded to pages), or nullptr.
-void* map_zeroed(std::size_t bytes) noexcept {
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  return p == MAP_FAILED ? nullptr : p;
 }
 
 std::size_t pages_for(std::size_t bytes) noexcept {
@@ -27,8 +22,8 @@ std::size_t pages_for(std::size_t bytes) noexcept {
 }  // namespace
 
 SlabTable::~SlabTable() {
-  if (list_ != nullptr) ::munmap(list_, pages_for(list_capacity_ * sizeof(Entry)));
-  if (set_ != nullptr) ::munmap(set_, pages_for(set_capacity_ * sizeof(std::uintptr_t)));
+  if (list_ != nullptr) os_unmap(list_, pages_for(list_capacity_ * sizeof(Entry)));
+  if (set_ != nullptr) os_unmap(set_, pages_for(set_capacity_ * sizeof(std::uintptr_t)));
 }
 
 std::size_t SlabTable::metadata_bytes() const noexcept {
@@ -48,7 +43,7 @@ bool SlabTable::grow_set(std::size_t want) noexcept {
   while (cap < 2 * want)
     cap *= 2;
   if (cap == set_capacity_) return true;
-  auto* fresh = static_cast<std::uintptr_t*>(map_zeroed(cap * sizeof(std::uintptr_t)));
+  auto* fresh = static_cast<std::uintptr_t*>(os_map_rw(cap * sizeof(std::uintptr_t)));
   if (fresh == nullptr) return false;
   std::uintptr_t* old = set_;
   const std::size_t old_cap = set_capacity_;
@@ -57,14 +52,14 @@ bool SlabTable::grow_set(std::size_t want) noexcept {
   set_shift_ = 64 - log2_floor(cap);
   for (std::size_t i = 0; i < old_cap; ++i)
     if (old[i] != 0) insert_chunk(old[i]);
-  if (old != nullptr) ::munmap(old, pages_for(old_cap * sizeof(std::uintptr_t)));
+  if (old != nullptr) os_unmap(old, pages_for(old_cap * sizeof(std::uintptr_t)));
   return true;
 }
 
 bool SlabTable::reserve(std::size_t chunks) noexcept {
   if (entries_ == list_capacity_) {
     const std::size_t cap = list_capacity_ == 0 ? page_size() / sizeof(Entry) : 2 * list_capacity_;
-    void* p = list_ == nullptr ? map_zeroed(cap * sizeof(Entry))
+    void* p = list_ == nullptr ? os_map_rw(cap * sizeof(Entry))
                                : ::mremap(list_, pages_for(list_capacity_ * sizeof(Entry)),
                                           pages_for(cap * sizeof(Entry)), MREMAP_MAYMOVE);
     if (p == nullptr || p == MAP_FAILED) return false;

@@ -10,23 +10,18 @@
 #include <vector>
 
 #include "ctxalloc/dpdk/config.h"
+#include "ctxalloc/sources/kernel_info.h"
 
 namespace ctxalloc::dpdk {
-
-/// Hugepages of one size on one node (or in the whole system).
-struct HugepageCount {
-  std::uint64_t page_size = 0;  ///< bytes
-  std::uint64_t total = 0;      ///< nr_hugepages
-  std::uint64_t free = 0;       ///< free_hugepages
-};
 
 struct NodeInfo {
   unsigned id = 0;
   std::vector<unsigned> cpus;
-  std::vector<HugepageCount> hugepages;  ///< one per supported page size
+  /// One per page size the node has a pool of (the library's reader, kernel_info.h).
+  std::vector<HugePageCounts> hugepages;
 
   /// The count for this page size, or null when the node has no such pool.
-  const HugepageCount* pages_of(std::uint64_t page_size) const noexcept;
+  const HugePageCounts* pages_of(std::uint64_t page_size) const noexcept;
 };
 
 struct SystemInfo {

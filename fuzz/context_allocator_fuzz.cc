@@ -1,6 +1,7 @@
 // libFuzzer target: the context allocator (short, medium, long lifetimes), op sequences against the
 // reference model (alloc_ops.h). Built as a fuzzer in the asan variant (clang); replayed over
-// fuzz/corpus/context/ and fixed-seed inputs by the fuzz_replay_context test in the other variants.
+// fuzz/corpus/context_allocator/ and fixed-seed inputs by the fuzz_replay_context_allocator test in
+// the other variants.
 #include "alloc_ops.h"
 #include "ctxalloc/allocators/context_allocator.h"
 
@@ -28,6 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fuzz::Limits lim;
   lim.max_size = 16 * 1024;
   lim.max_align_log = 10;
-  fuzz::run_ops("context_fuzz", a, hooks, lim, size > 0 ? data + 1 : data, size > 0 ? size - 1 : 0);
+  fuzz::run_ops("context_allocator_fuzz", a, hooks, lim, size > 0 ? data + 1 : data,
+                size > 0 ? size - 1 : 0);
   return 0;
 }

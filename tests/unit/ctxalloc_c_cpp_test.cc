@@ -1,4 +1,4 @@
-// The C API from C++, for what needs more than the C program (c_api_test.c) checks:
+// The C API from C++, for what needs more than the C program (ctxalloc_c_test.c) checks:
 // randomized runs of every allocator kind through the C functions against the reference
 // model; the error contract on every failure (NULL + errno + a message); the thread-local
 // last error; a source shared by threads; no malloc on any path; no exception crossing

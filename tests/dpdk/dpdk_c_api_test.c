@@ -22,10 +22,17 @@ static int failures;
   } while (0)
 
 int main(void) {
-  char* argv[] = {
-      "c_api_test", "-l",          "0",        "--no-huge",      "-m",
-      "256",        "--no-shconf", "--no-pci", "--no-telemetry", "--log-level=lib.eal:warning",
-      NULL};
+  char* argv[] = {"dpdk_c_api_test",
+                  "-l",
+                  "0",
+                  "--no-huge",
+                  "-m",
+                  "256",
+                  "--no-shconf",
+                  "--no-pci",
+                  "--no-telemetry",
+                  "--log-level=lib.eal:warning",
+                  NULL};
   if (rte_eal_init((int)(sizeof argv / sizeof argv[0]) - 1, argv) < 0) {
     fprintf(stderr, "rte_eal_init failed\n");
     return 1;
@@ -70,6 +77,6 @@ int main(void) {
   CHECK(ctxalloc_dpdk_check_config(NULL, errors, sizeof errors) == -EINVAL);
 
   rte_eal_cleanup();
-  if (failures == 0) printf("c_api_test: all checks hold\n");
+  if (failures == 0) printf("dpdk_c_api_test: all checks hold\n");
   return failures == 0 ? 0 : 1;
 }

@@ -562,6 +562,6 @@ int main(void) {
   test_mmap_allocator();
   test_context_allocators();
   test_zero_size_requests();
-  printf("c_api_test: %d checks, %d failed\n", g_checks, g_failures);
+  printf("ctxalloc_c_test: %d checks, %d failed\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

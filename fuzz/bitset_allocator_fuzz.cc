@@ -1,6 +1,6 @@
 // libFuzzer target: the bit-set allocator, op sequences against the reference model (alloc_ops.h).
-// Built as a fuzzer in the asan variant (clang); replayed over fuzz/corpus/bitset/ and
-// fixed-seed inputs by the fuzz_replay_bitset test in the other variants.
+// Built as a fuzzer in the asan variant (clang); replayed over fuzz/corpus/bitset_allocator/ and
+// fixed-seed inputs by the fuzz_replay_bitset_allocator test in the other variants.
 #include "alloc_ops.h"
 #include "ctxalloc/allocators/bitset_allocator.h"
 
@@ -17,8 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fuzz::Limits lim;
   lim.max_size = 16 * 1024;
   lim.max_align_log = 12;
-  fuzz::run_ops("bitset_fuzz", a, hooks, lim, size > 0 ? data + 1 : data, size > 0 ? size - 1 : 0);
+  fuzz::run_ops("bitset_allocator_fuzz", a, hooks, lim, size > 0 ? data + 1 : data,
+                size > 0 ? size - 1 : 0);
   if (a.free_block_count() != a.block_count())
-    fuzz::violated("bitset_fuzz", "blocks still taken after every free");
+    fuzz::violated("bitset_allocator_fuzz", "blocks still taken after every free");
   return 0;
 }

@@ -1,6 +1,6 @@
 // libFuzzer target: the tree allocator, op sequences against the reference model (alloc_ops.h).
-// Built as a fuzzer in the asan variant (clang); replayed over fuzz/corpus/tree/ and
-// fixed-seed inputs by the fuzz_replay_tree test in the other variants.
+// Built as a fuzzer in the asan variant (clang); replayed over fuzz/corpus/tree_allocator/ and
+// fixed-seed inputs by the fuzz_replay_tree_allocator test in the other variants.
 #include "alloc_ops.h"
 #include "ctxalloc/allocators/detail/canary.h"
 #include "ctxalloc/allocators/tree_allocator.h"
@@ -19,8 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fuzz::Limits lim;
   lim.max_size = 64 * 1024;
   lim.max_align_log = 12;
-  fuzz::run_ops("tree_fuzz", a, hooks, lim, size > 0 ? data + 1 : data, size > 0 ? size - 1 : 0);
+  fuzz::run_ops("tree_allocator_fuzz", a, hooks, lim, size > 0 ? data + 1 : data,
+                size > 0 ? size - 1 : 0);
   if (a.free_bytes() != a.capacity())
-    fuzz::violated("tree_fuzz", "free bytes short of the capacity after every free");
+    fuzz::violated("tree_allocator_fuzz", "free bytes short of the capacity after every free");
   return 0;
 }
