@@ -226,7 +226,7 @@ class FlowTable {
     }
     if (first) counters_->flows_created.add(1);
     e->last_tsc = now;
-    if (r.key.proto == kProtoTcp) track_tcp(*e, r, now);
+    if (r.key.proto == kIpProtoTcp) track_tcp(*e, r, now);
     return FlowVerdict::forward;
   }
 
@@ -343,7 +343,7 @@ class FlowTable {
 
   // A SYN without ACK: a client opening a connection (on a closed flow: a new one).
   static bool is_new_connection(const ParseResult& r) {
-    return r.key.proto == kProtoTcp && (r.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
+    return r.key.proto == kIpProtoTcp && (r.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
   }
 
   // conntrack's view of a TCP flow, per direction: a SYN opens the direction, its first

@@ -10,8 +10,8 @@
 namespace ctxfwd {
 namespace {
 
-constexpr std::uint16_t kEthIpv4 = 0x0800;
-constexpr std::uint16_t kEthIpv6 = 0x86DD;
+using ctxproto::kEthIpv4;
+using ctxproto::kEthIpv6;
 constexpr std::size_t kEthHeader = 14;
 constexpr std::size_t kVlanTag = 4;
 constexpr unsigned kMaxVlanTags = 2;
@@ -21,11 +21,11 @@ constexpr std::size_t kTcpHeader = 20;
 constexpr std::size_t kUdpHeader = 8;
 
 // IPv6 extension headers the parser skips over.
-constexpr std::uint8_t kExtHopByHop = 0;
-constexpr std::uint8_t kExtRouting = 43;
-constexpr std::uint8_t kExtFragment = 44;
-constexpr std::uint8_t kExtAuth = 51;
-constexpr std::uint8_t kExtDestOpts = 60;
+using ctxproto::kIpv6Auth;
+using ctxproto::kIpv6DestOpts;
+using ctxproto::kIpv6Fragment;
+using ctxproto::kIpv6HopByHop;
+using ctxproto::kIpv6Routing;
 
 std::uint8_t u8(const std::byte* p) {
   return static_cast<std::uint8_t>(*p);
@@ -35,12 +35,12 @@ std::uint16_t be16(const std::byte* p) {
 }
 
 bool is_vlan_tpid(std::uint16_t t) {
-  return t == 0x8100 || t == 0x88A8 || t == 0x9100;
+  return t == ctxproto::kTpid8021Q || t == ctxproto::kTpid8021ad || t == 0x9100;
 }
 
 // Non-IP types ctxfwd forwards unchanged: ARP, RARP, slow protocols (LACP), LLDP, PTP.
 bool is_known_non_ip(std::uint16_t t) {
-  return t == 0x0806 || t == 0x8035 || t == 0x8809 || t == 0x88CC || t == 0x88F7;
+  return t == ctxproto::kEthArp || t == 0x8035 || t == 0x8809 || t == 0x88CC || t == 0x88F7;
 }
 
 // Where the L3 header starts and what it is, after the VLAN tags.
@@ -108,14 +108,14 @@ bool parse_ipv4(const std::byte* f, std::size_t len, std::size_t l3, ParseResult
 
 // Length in bytes of the extension header at p of type nh (2 bytes at p are present).
 std::size_t ext_header_length(std::uint8_t nh, const std::byte* p) {
-  if (nh == kExtFragment) return 8;
-  if (nh == kExtAuth) return (u8(p + 1) + 2u) * 4u;  // RFC 4302: in 4-byte units, minus 2
-  return (u8(p + 1) + 1u) * 8u;                      // RFC 8200: in 8-byte units, minus 1
+  if (nh == kIpv6Fragment) return 8;
+  if (nh == kIpv6Auth) return (u8(p + 1) + 2u) * 4u;  // RFC 4302: in 4-byte units, minus 2
+  return (u8(p + 1) + 1u) * 8u;                       // RFC 8200: in 8-byte units, minus 1
 }
 
 bool is_ext_header(std::uint8_t nh) {
-  return nh == kExtHopByHop || nh == kExtRouting || nh == kExtFragment || nh == kExtAuth ||
-         nh == kExtDestOpts;
+  return nh == kIpv6HopByHop || nh == kIpv6Routing || nh == kIpv6Fragment || nh == kIpv6Auth ||
+         nh == kIpv6DestOpts;
 }
 
 bool parse_ipv6(const std::byte* f, std::size_t len, std::size_t l3, ParseResult& r, L3& out) {
@@ -134,7 +134,7 @@ bool parse_ipv6(const std::byte* f, std::size_t len, std::size_t l3, ParseResult
     if (out.end - off < 2) return fail(r, Malformed::ipv6_ext_truncated), false;
     const std::size_t hlen = ext_header_length(nh, f + off);
     if (out.end - off < hlen) return fail(r, Malformed::ipv6_ext_truncated), false;
-    if (nh == kExtFragment) {
+    if (nh == kIpv6Fragment) {
       const std::uint16_t frag = be16(f + off + 2);
       if ((frag >> 3) != 0) return fail(r, Malformed::ipv6_fragment), false;
       out.first_fragment = (frag & 1) != 0;
@@ -278,9 +278,9 @@ ParseResult parse(const std::byte* frame, std::size_t len) noexcept {
   r.l4_proto = ip.proto;
   r.l4_offset = static_cast<std::uint32_t>(ip.l4);
   std::uint16_t ports[2] = {0, 0};
-  if (ip.proto == kProtoTcp) {
+  if (ip.proto == kIpProtoTcp) {
     if (!parse_tcp(frame, ip, r, ports)) return r;
-  } else if (ip.proto == kProtoUdp) {
+  } else if (ip.proto == kIpProtoUdp) {
     if (!parse_udp(frame, ip, r, ports)) return r;
   } else {
     r.status = Status::passthrough;

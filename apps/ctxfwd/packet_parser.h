@@ -20,6 +20,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include "protocol.h"
+
 namespace ctxfwd {
 
 /// What the parser made of a frame.
@@ -57,16 +59,15 @@ enum class Passthrough : std::uint8_t { none = 0, non_ip, other_l4 };
 /// Extension headers walked before the parser gives up (a bound on work per packet).
 inline constexpr unsigned kMaxIpv6ExtHeaders = 8;
 
-/// TCP flag bits as they sit in the header's 14th byte.
-inline constexpr std::uint8_t kTcpFin = 0x01;
-inline constexpr std::uint8_t kTcpSyn = 0x02;
-inline constexpr std::uint8_t kTcpRst = 0x04;
-inline constexpr std::uint8_t kTcpPsh = 0x08;
-inline constexpr std::uint8_t kTcpAck = 0x10;
-
-/// IP protocol numbers the parser keys.
-inline constexpr std::uint8_t kProtoTcp = 6;
-inline constexpr std::uint8_t kProtoUdp = 17;
+// The wire constants the parser and the flow table use, defined once in
+// apps/common/protocol.h.
+using ctxproto::kIpProtoTcp;
+using ctxproto::kIpProtoUdp;
+using ctxproto::kTcpAck;
+using ctxproto::kTcpFin;
+using ctxproto::kTcpPsh;
+using ctxproto::kTcpRst;
+using ctxproto::kTcpSyn;
 
 /// A bidirectional 5-tuple: the endpoint (address, port) that compares lower is `lo`, so
 /// both directions of a conversation give the same key. Addresses are in network byte
@@ -80,7 +81,7 @@ struct alignas(8) FlowKey {
   std::uint16_t port_lo = 0;
   std::uint16_t port_hi = 0;
   std::uint8_t ip_version = 0;             ///< 4 or 6
-  std::uint8_t proto = 0;                  ///< kProtoTcp or kProtoUdp
+  std::uint8_t proto = 0;                  ///< kIpProtoTcp or kIpProtoUdp
   std::array<std::uint8_t, 2> reserved{};  ///< always zero
   friend bool operator==(const FlowKey&, const FlowKey&) = default;
 };
@@ -105,7 +106,7 @@ struct ParseResult {
 
   /// True for a TCP packet with FIN or RST: under ctxfwd's rule it ends its flow.
   bool ends_flow() const {
-    return status == Status::flow && key.proto == kProtoTcp &&
+    return status == Status::flow && key.proto == kIpProtoTcp &&
            (tcp_flags & (kTcpFin | kTcpRst)) != 0;
   }
   /// The L4 payload inside `frame` (the frame that was parsed); empty unless a flow packet.

@@ -33,7 +33,7 @@ void check_fields(const ctxfwd::ParseResult& r, std::size_t len) {
   }
   if (r.status != Status::flow) return;
   const auto& k = r.key;
-  if (k.proto != ctxfwd::kProtoTcp && k.proto != ctxfwd::kProtoUdp) violated("key proto", len);
+  if (k.proto != ctxfwd::kIpProtoTcp && k.proto != ctxfwd::kIpProtoUdp) violated("key proto", len);
   if (k.ip_version != 4 && k.ip_version != 6) violated("key IP version", len);
   if (k.reserved[0] != 0 || k.reserved[1] != 0) violated("key padding not zero", len);
   if (!(r.l3_offset < r.l4_offset && r.l4_offset < r.payload_offset)) {

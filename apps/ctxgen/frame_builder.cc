@@ -6,12 +6,6 @@
 namespace ctxgen {
 namespace {
 
-constexpr std::uint16_t kEthIpv4 = 0x0800;
-constexpr std::uint16_t kEthIpv6 = 0x86DD;
-constexpr std::uint16_t kEthArp = 0x0806;
-constexpr std::uint16_t kTpid8021Q = 0x8100;
-constexpr std::uint16_t kTpid8021ad = 0x88A8;
-
 // One's-complement sum of 16-bit big-endian words (RFC 1071), not yet folded.
 std::uint32_t sum16(const std::byte* p, std::size_t n, std::uint32_t acc) {
   for (std::size_t i = 0; i + 1 < n; i += 2) {

@@ -10,17 +10,29 @@
 #include <cstdint>
 #include <vector>
 
+#include "protocol.h"
 #include "rng.h"
 
 namespace ctxgen {
 
 inline constexpr std::size_t kMinFrame = 60;  ///< without FCS
-inline constexpr std::uint8_t kIpProtoIcmp = 1;
-inline constexpr std::uint8_t kIpProtoTcp = 6;
-inline constexpr std::uint8_t kIpProtoUdp = 17;
-inline constexpr std::uint8_t kIpProtoIcmpv6 = 58;
-inline constexpr std::uint8_t kIpv6DestOpts = 60;
-inline constexpr std::uint8_t kIpv6Fragment = 44;
+// The wire constants, one definition in apps/common/protocol.h.
+using ctxproto::kEthArp;
+using ctxproto::kEthIpv4;
+using ctxproto::kEthIpv6;
+using ctxproto::kIpProtoIcmp;
+using ctxproto::kIpProtoIcmpv6;
+using ctxproto::kIpProtoTcp;
+using ctxproto::kIpProtoUdp;
+using ctxproto::kIpv6DestOpts;
+using ctxproto::kIpv6Fragment;
+using ctxproto::kTcpAck;
+using ctxproto::kTcpFin;
+using ctxproto::kTcpPsh;
+using ctxproto::kTcpRst;
+using ctxproto::kTcpSyn;
+using ctxproto::kTpid8021ad;
+using ctxproto::kTpid8021Q;
 
 using Mac = std::array<std::uint8_t, 6>;
 using IpAddr = std::array<std::uint8_t, 16>;  ///< IPv4 in the first 4 bytes

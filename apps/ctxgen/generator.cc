@@ -6,12 +6,6 @@
 namespace ctxgen {
 namespace {
 
-constexpr std::uint8_t kFin = 0x01;
-constexpr std::uint8_t kSyn = 0x02;
-constexpr std::uint8_t kRst = 0x04;
-constexpr std::uint8_t kPsh = 0x08;
-constexpr std::uint8_t kAck = 0x10;
-
 // 2023-11-14T22:13:20Z: a fixed start, so timestamps are part of "same seed, same bytes".
 constexpr std::uint64_t kFirstTimestampUs = 1'700'000'000'000'000ull;
 
@@ -255,16 +249,16 @@ Segment Engine::next_segment(const FlowState& f) {
     seg.payload = data_payload(f.conv, f.proto);
   } else if (k == 0) {
     seg.from_client = true;
-    seg.flags = kSyn;
+    seg.flags = kTcpSyn;
   } else if (last && f.end != FlowEnd::idle) {
     if (k == 1) seg.from_client = false;  // a refused connection: the server resets
-    seg.flags = (f.end == FlowEnd::fin ? kFin : kRst) | kAck;
+    seg.flags = (f.end == FlowEnd::fin ? kTcpFin : kTcpRst) | kTcpAck;
   } else if (k == 1) {
     seg.from_client = false;
-    seg.flags = kSyn | kAck;
+    seg.flags = kTcpSyn | kTcpAck;
   } else {
     seg.payload = data_payload(f.conv, f.proto);
-    seg.flags = seg.payload > 0 ? kPsh | kAck : kAck;
+    seg.flags = seg.payload > 0 ? kTcpPsh | kTcpAck : kTcpAck;
   }
   return seg;
 }
@@ -289,9 +283,10 @@ FrameSpec frame_spec(FlowState& f, const Segment& seg) {
   s.tcp_flags = seg.flags;
   std::uint32_t& own_seq = fc ? f.client_seq : f.server_seq;
   s.tcp_seq = own_seq;
-  s.tcp_ack = (seg.flags & kAck) != 0 ? (fc ? f.server_seq : f.client_seq) : 0;
+  s.tcp_ack = (seg.flags & kTcpAck) != 0 ? (fc ? f.server_seq : f.client_seq) : 0;
   s.payload = seg.payload;
-  own_seq += static_cast<std::uint32_t>(seg.payload) + ((seg.flags & (kSyn | kFin)) != 0 ? 1 : 0);
+  own_seq +=
+      static_cast<std::uint32_t>(seg.payload) + ((seg.flags & (kTcpSyn | kTcpFin)) != 0 ? 1 : 0);
   return s;
 }
 
@@ -326,9 +321,9 @@ void Engine::book_flow_packet(FlowState& f, const Segment& seg, std::size_t len)
   sum.client_packets += seg.from_client ? 1 : 0;
   sum.bytes += len;
   sum.last_index = m_.packets;
-  m_.tcp_syn += (seg.flags & kSyn) != 0 ? 1 : 0;
-  m_.tcp_fin += (seg.flags & kFin) != 0 ? 1 : 0;
-  m_.tcp_rst += (seg.flags & kRst) != 0 ? 1 : 0;
+  m_.tcp_syn += (seg.flags & kTcpSyn) != 0 ? 1 : 0;
+  m_.tcp_fin += (seg.flags & kTcpFin) != 0 ? 1 : 0;
+  m_.tcp_rst += (seg.flags & kTcpRst) != 0 ? 1 : 0;
   ++m_.flow_packets;
   count_valid_frame(len);
 }

@@ -55,7 +55,7 @@ FrameSpec base_spec(Rng& rng, std::uint8_t version, std::uint8_t proto) {
   s.ip_id = static_cast<std::uint16_t>(rng.next());
   s.src_port = static_cast<std::uint16_t>(rng.range(1024, 65535));
   s.dst_port = static_cast<std::uint16_t>(rng.range(1, 1023));
-  s.tcp_flags = 0x18;  // PSH ACK
+  s.tcp_flags = kTcpPsh | kTcpAck;
   s.tcp_seq = static_cast<std::uint32_t>(rng.next());
   s.tcp_ack = static_cast<std::uint32_t>(rng.next());
   s.payload = rng.range(0, 200);
@@ -99,7 +99,7 @@ void l2_kinds(MalformedKind kind, Rng& rng, std::vector<std::byte>& f) {
       s.vlan_count = static_cast<std::uint8_t>(rng.range(0, 1));
       const FrameLayout lay = build_ip_frame(s, rng, f);
       const std::size_t tpid_at = lay.l3 - 2;
-      put16(f, tpid_at, 0x8100);
+      put16(f, tpid_at, kTpid8021Q);
       f.resize(tpid_at + 2 + rng.range(0, 3));  // the tag needs 4 bytes after its TPID
       return;
     }

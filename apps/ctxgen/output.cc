@@ -13,7 +13,7 @@ std::string tcp_flag_text(std::uint8_t flags) {
   static constexpr struct {
     std::uint8_t bit;
     char letter;
-  } kLetters[] = {{0x02, 'S'}, {0x01, 'F'}, {0x04, 'R'}, {0x08, 'P'}, {0x10, 'A'}};
+  } kLetters[] = {{kTcpSyn, 'S'}, {kTcpFin, 'F'}, {kTcpRst, 'R'}, {kTcpPsh, 'P'}, {kTcpAck, 'A'}};
   std::string s;
   for (const auto& l : kLetters) {
     if ((flags & l.bit) != 0) s += l.letter;

@@ -35,7 +35,7 @@ Malformed reason_of(const Bytes& b) {
 // 10.0.0.1:1234 -> 10.0.0.2:80, TCP with `payload` bytes and `pad` bytes of L2 padding.
 Bytes ipv4_tcp(std::uint8_t flags, std::size_t payload = 0, std::size_t pad = 0) {
   Bytes b;
-  b.eth(kIpv4).ipv4(static_cast<std::uint16_t>(40 + payload), kProtoTcp, {10, 0, 0, 1},
+  b.eth(kIpv4).ipv4(static_cast<std::uint16_t>(40 + payload), kIpProtoTcp, {10, 0, 0, 1},
                     {10, 0, 0, 2});
   b.tcp(1234, 80, flags).zeros(payload).zeros(pad);
   return b;
@@ -44,7 +44,7 @@ Bytes ipv4_tcp(std::uint8_t flags, std::size_t payload = 0, std::size_t pad = 0)
 Bytes ipv4_udp(std::uint16_t sport, std::uint16_t dport, std::size_t payload) {
   Bytes b;
   const auto udp_len = static_cast<std::uint16_t>(8 + payload);
-  b.eth(kIpv4).ipv4(static_cast<std::uint16_t>(20 + udp_len), kProtoUdp, {192, 168, 1, 9},
+  b.eth(kIpv4).ipv4(static_cast<std::uint16_t>(20 + udp_len), kIpProtoUdp, {192, 168, 1, 9},
                     {10, 1, 1, 1});
   b.udp(sport, dport, udp_len).zeros(payload);
   return b;
@@ -53,7 +53,7 @@ Bytes ipv4_udp(std::uint16_t sport, std::uint16_t dport, std::size_t payload) {
 Bytes ipv6_udp(std::size_t payload) {
   Bytes b;
   const auto udp_len = static_cast<std::uint16_t>(8 + payload);
-  b.eth(kIpv6).ipv6(udp_len, kProtoUdp, 0x20, 0x10).udp(5353, 53, udp_len).zeros(payload);
+  b.eth(kIpv6).ipv6(udp_len, kIpProtoUdp, 0x20, 0x10).udp(5353, 53, udp_len).zeros(payload);
   return b;
 }
 
@@ -63,7 +63,7 @@ TEST(PacketParser, Ipv4TcpKeyFlagsAndPayload) {
   ASSERT_EQ(r.status, Status::flow);
   EXPECT_EQ(r.reason, Malformed::none);
   EXPECT_EQ(r.key.ip_version, 4);
-  EXPECT_EQ(r.key.proto, kProtoTcp);
+  EXPECT_EQ(r.key.proto, kIpProtoTcp);
   EXPECT_EQ(r.key.addr_lo[3], 1);  // 10.0.0.1 < 10.0.0.2
   EXPECT_EQ(r.key.addr_hi[3], 2);
   EXPECT_EQ(r.key.addr_lo[4], 0);  // IPv4 fills 4 bytes only
@@ -77,7 +77,7 @@ TEST(PacketParser, Ipv4TcpKeyFlagsAndPayload) {
   EXPECT_EQ(r.payload_offset, 54u);
   EXPECT_EQ(r.payload_length, 7u);
   EXPECT_EQ(r.ethertype, kIpv4);
-  EXPECT_EQ(r.l4_proto, kProtoTcp);
+  EXPECT_EQ(r.l4_proto, kIpProtoTcp);
 }
 
 TEST(PacketParser, EthernetPaddingIsNotPayload) {
@@ -98,7 +98,7 @@ TEST(PacketParser, FinAndRstEndTheFlowSynDoesNot) {
 
 TEST(PacketParser, BothDirectionsGiveOneKey) {
   Bytes back;
-  back.eth(kIpv4).ipv4(40, kProtoTcp, {10, 0, 0, 2}, {10, 0, 0, 1}).tcp(80, 1234, kTcpAck);
+  back.eth(kIpv4).ipv4(40, kIpProtoTcp, {10, 0, 0, 2}, {10, 0, 0, 1}).tcp(80, 1234, kTcpAck);
   const ParseResult fwd = parse_bytes(ipv4_tcp(kTcpAck));
   const ParseResult rev = parse_bytes(back);
   ASSERT_EQ(rev.status, Status::flow);
@@ -109,8 +109,8 @@ TEST(PacketParser, BothDirectionsGiveOneKey) {
 
 TEST(PacketParser, EqualAddressesAreOrderedByPort) {
   Bytes a, b;
-  a.eth(kIpv4).ipv4(28, kProtoUdp, {10, 0, 0, 1}, {10, 0, 0, 1}).udp(9000, 53, 8);
-  b.eth(kIpv4).ipv4(28, kProtoUdp, {10, 0, 0, 1}, {10, 0, 0, 1}).udp(53, 9000, 8);
+  a.eth(kIpv4).ipv4(28, kIpProtoUdp, {10, 0, 0, 1}, {10, 0, 0, 1}).udp(9000, 53, 8);
+  b.eth(kIpv4).ipv4(28, kIpProtoUdp, {10, 0, 0, 1}, {10, 0, 0, 1}).udp(53, 9000, 8);
   const ParseResult ra = parse_bytes(a);
   const ParseResult rb = parse_bytes(b);
   EXPECT_EQ(ra.key, rb.key);
@@ -121,7 +121,7 @@ TEST(PacketParser, EqualAddressesAreOrderedByPort) {
 
 TEST(PacketParser, KeysDifferByProtocolAndVersion) {
   Bytes tcp_like_udp;
-  tcp_like_udp.eth(kIpv4).ipv4(28, kProtoUdp, {10, 0, 0, 1}, {10, 0, 0, 2}).udp(1234, 80, 8);
+  tcp_like_udp.eth(kIpv4).ipv4(28, kIpProtoUdp, {10, 0, 0, 1}, {10, 0, 0, 2}).udp(1234, 80, 8);
   EXPECT_NE(parse_bytes(ipv4_tcp(kTcpAck)).key, parse_bytes(tcp_like_udp).key);
   const ParseResult v6 = parse_bytes(ipv6_udp(0));
   EXPECT_EQ(v6.key.ip_version, 6);
@@ -132,7 +132,7 @@ TEST(PacketParser, KeysDifferByProtocolAndVersion) {
 TEST(PacketParser, Ipv6UdpAndItsDirection) {
   const ParseResult r = parse_bytes(ipv6_udp(11));
   ASSERT_EQ(r.status, Status::flow);
-  EXPECT_EQ(r.key.proto, kProtoUdp);
+  EXPECT_EQ(r.key.proto, kIpProtoUdp);
   EXPECT_EQ(r.key.addr_lo[15], 0x10);  // the destination sorts lower
   EXPECT_TRUE(r.reversed);
   EXPECT_EQ(r.key.port_lo, 53);  // ports travel with their addresses
@@ -151,21 +151,21 @@ TEST(PacketParser, Ipv6ExtensionHeadersAreSkipped) {
   b.u8(60).u8(1).zeros(14);
   b.u8(51).u8(0).raw({1, 4, 0, 0, 0, 0});
   b.u8(44).u8(1).zeros(10);  // AH: (1 + 2) * 4 = 12 bytes
-  b.u8(kProtoTcp).u8(0).be16(0).be32(7);
+  b.u8(kIpProtoTcp).u8(0).be16(0).be32(7);
   b.tcp(40000, 443, kTcpSyn);
   const ParseResult r = parse_bytes(b);
   ASSERT_EQ(r.status, Status::flow) << to_string(r.reason);
   EXPECT_EQ(r.l4_offset, 14u + 40 + 52);
   EXPECT_EQ(r.tcp_flags, kTcpSyn);
-  EXPECT_EQ(r.l4_proto, kProtoTcp);
+  EXPECT_EQ(r.l4_proto, kIpProtoTcp);
 }
 
 TEST(PacketParser, VlanTagsOneAndTwo) {
   Bytes one, two, old_qinq;
-  one.eth(0x8100).vlan(100, kIpv4).ipv4(28, kProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}).udp(1, 2, 8);
-  two.eth(0x88A8).vlan(7, 0x8100).vlan(100, kIpv6).ipv6(8, kProtoUdp, 1, 2).udp(1, 2, 8);
+  one.eth(0x8100).vlan(100, kIpv4).ipv4(28, kIpProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}).udp(1, 2, 8);
+  two.eth(0x88A8).vlan(7, 0x8100).vlan(100, kIpv6).ipv6(8, kIpProtoUdp, 1, 2).udp(1, 2, 8);
   old_qinq.eth(0x9100).vlan(7, 0x8100).vlan(9, kIpv4);
-  old_qinq.ipv4(28, kProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}).udp(1, 2, 8);
+  old_qinq.ipv4(28, kIpProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}).udp(1, 2, 8);
   const ParseResult r1 = parse_bytes(one);
   const ParseResult r2 = parse_bytes(two);
   const ParseResult r3 = parse_bytes(old_qinq);
@@ -211,13 +211,13 @@ TEST(PacketParser, OtherL4ProtocolsPassThrough) {
 TEST(PacketParser, FirstFragmentsAreKeyed) {
   // A UDP first fragment: the UDP length counts the whole datagram, more than is here.
   Bytes v4;
-  v4.eth(kIpv4).ipv4(20 + 8 + 16, kProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}, 5, 0x2000);
+  v4.eth(kIpv4).ipv4(20 + 8 + 16, kIpProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}, 5, 0x2000);
   v4.udp(7, 9, 1000).zeros(16);
   const ParseResult r4 = parse_bytes(v4);
   ASSERT_EQ(r4.status, Status::flow) << to_string(r4.reason);
   EXPECT_EQ(r4.payload_length, 16u);
   Bytes v6;
-  v6.eth(kIpv6).ipv6(8 + 8 + 16, 44, 1, 2).u8(kProtoUdp).u8(0).be16(1).be32(3);
+  v6.eth(kIpv6).ipv6(8 + 8 + 16, 44, 1, 2).u8(kIpProtoUdp).u8(0).be16(1).be32(3);
   v6.udp(7, 9, 1000).zeros(16);
   const ParseResult r6 = parse_bytes(v6);
   ASSERT_EQ(r6.status, Status::flow) << to_string(r6.reason);
@@ -226,7 +226,7 @@ TEST(PacketParser, FirstFragmentsAreKeyed) {
 
 TEST(PacketParser, Ipv4OptionsAreSkipped) {
   Bytes b;
-  b.eth(kIpv4).ipv4(24 + 20, kProtoTcp, {1, 1, 1, 1}, {2, 2, 2, 2}, 6).tcp(1, 2, kTcpAck);
+  b.eth(kIpv4).ipv4(24 + 20, kIpProtoTcp, {1, 1, 1, 1}, {2, 2, 2, 2}, 6).tcp(1, 2, kTcpAck);
   const ParseResult r = parse_bytes(b);
   ASSERT_EQ(r.status, Status::flow);
   EXPECT_EQ(r.l4_offset, 14u + 24);
@@ -234,7 +234,7 @@ TEST(PacketParser, Ipv4OptionsAreSkipped) {
 
 TEST(PacketParser, TcpOptionsAreNotPayload) {
   Bytes b;
-  b.eth(kIpv4).ipv4(20 + 32 + 4, kProtoTcp, {1, 1, 1, 1}, {2, 2, 2, 2}).tcp(1, 2, kTcpAck, 8);
+  b.eth(kIpv4).ipv4(20 + 32 + 4, kIpProtoTcp, {1, 1, 1, 1}, {2, 2, 2, 2}).tcp(1, 2, kTcpAck, 8);
   b.zeros(4);
   const ParseResult r = parse_bytes(b);
   ASSERT_EQ(r.status, Status::flow);
@@ -259,7 +259,7 @@ TEST(PacketParserMalformed, L2Reasons) {
 
   Bytes three;
   three.eth(0x88A8).vlan(1, 0x8100).vlan(2, 0x8100).vlan(3, kIpv4);
-  three.ipv4(28, kProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}).udp(1, 2, 8);
+  three.ipv4(28, kIpProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}).udp(1, 2, 8);
   EXPECT_EQ(reason_of(three), Malformed::vlan_too_many_tags);
 
   for (std::uint16_t type : {0x88B5, 0x0101, 0x05DC, 0xFFFF}) {
@@ -297,10 +297,10 @@ TEST(PacketParserMalformed, Ipv4Reasons) {
   EXPECT_EQ(reason_of(options_beyond), Malformed::ip_length_below_header);
 
   Bytes frag;
-  frag.eth(kIpv4).ipv4(28, kProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}, 5, 0x2000 | 185).udp(1, 2, 8);
+  frag.eth(kIpv4).ipv4(28, kIpProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}, 5, 0x2000 | 185).udp(1, 2, 8);
   EXPECT_EQ(reason_of(frag), Malformed::ipv4_fragment);
   Bytes last_frag;
-  last_frag.eth(kIpv4).ipv4(28, kProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}, 5, 1).zeros(8);
+  last_frag.eth(kIpv4).ipv4(28, kIpProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}, 5, 1).zeros(8);
   EXPECT_EQ(reason_of(last_frag), Malformed::ipv4_fragment);
 }
 
@@ -318,20 +318,20 @@ TEST(PacketParserMalformed, Ipv6Reasons) {
   EXPECT_EQ(reason_of(too_long), Malformed::ip_length_exceeds_frame);
 
   Bytes ext_past_end;
-  ext_past_end.eth(kIpv6).ipv6(16, 60, 1, 2).u8(kProtoUdp).u8(2).zeros(6).zeros(8);
+  ext_past_end.eth(kIpv6).ipv6(16, 60, 1, 2).u8(kIpProtoUdp).u8(2).zeros(6).zeros(8);
   EXPECT_EQ(reason_of(ext_past_end), Malformed::ipv6_ext_truncated);
   Bytes ext_no_room;
-  ext_no_room.eth(kIpv6).ipv6(1, 0, 1, 2).u8(kProtoUdp).zeros(20);
+  ext_no_room.eth(kIpv6).ipv6(1, 0, 1, 2).u8(kIpProtoUdp).zeros(20);
   EXPECT_EQ(reason_of(ext_no_room), Malformed::ipv6_ext_truncated);
   Bytes frag_cut;
-  frag_cut.eth(kIpv6).ipv6(6, 44, 1, 2).u8(kProtoUdp).zeros(5);
+  frag_cut.eth(kIpv6).ipv6(6, 44, 1, 2).u8(kIpProtoUdp).zeros(5);
   EXPECT_EQ(reason_of(frag_cut), Malformed::ipv6_ext_truncated);
 
   for (unsigned n : {kMaxIpv6ExtHeaders, kMaxIpv6ExtHeaders + 1}) {
     Bytes b;
     b.eth(kIpv6).ipv6(static_cast<std::uint16_t>(8 * n + 8), 60, 1, 2);
     for (unsigned i = 0; i < n; ++i)
-      b.u8(i + 1 == n ? kProtoUdp : 60).u8(0).raw({1, 4, 0, 0, 0, 0});
+      b.u8(i + 1 == n ? kIpProtoUdp : 60).u8(0).raw({1, 4, 0, 0, 0, 0});
     b.udp(1, 2, 8);
     const ParseResult r = parse_bytes(b);
     if (n == kMaxIpv6ExtHeaders) {
@@ -342,20 +342,20 @@ TEST(PacketParserMalformed, Ipv6Reasons) {
   }
 
   Bytes frag;
-  frag.eth(kIpv6).ipv6(16, 44, 1, 2).u8(kProtoUdp).u8(0).be16(8 << 3).be32(1).zeros(8);
+  frag.eth(kIpv6).ipv6(16, 44, 1, 2).u8(kIpProtoUdp).u8(0).be16(8 << 3).be32(1).zeros(8);
   EXPECT_EQ(reason_of(frag), Malformed::ipv6_fragment);
 }
 
 TEST(PacketParserMalformed, TcpReasons) {
   Bytes cut;
-  cut.eth(kIpv4).ipv4(20 + 19, kProtoTcp, {1, 1, 1, 1}, {2, 2, 2, 2}).zeros(19);
+  cut.eth(kIpv4).ipv4(20 + 19, kIpProtoTcp, {1, 1, 1, 1}, {2, 2, 2, 2}).zeros(19);
   EXPECT_EQ(reason_of(cut), Malformed::tcp_truncated);
   // The IP length, not the frame, bounds the segment: padding is no TCP header.
   Bytes cut_padded;
-  cut_padded.eth(kIpv4).ipv4(20 + 10, kProtoTcp, {1, 1, 1, 1}, {2, 2, 2, 2}).zeros(30);
+  cut_padded.eth(kIpv4).ipv4(20 + 10, kIpProtoTcp, {1, 1, 1, 1}, {2, 2, 2, 2}).zeros(30);
   EXPECT_EQ(reason_of(cut_padded), Malformed::tcp_truncated);
   Bytes v6_cut;
-  v6_cut.eth(kIpv6).ipv6(8, kProtoTcp, 1, 2).zeros(20);
+  v6_cut.eth(kIpv6).ipv6(8, kIpProtoTcp, 1, 2).zeros(20);
   EXPECT_EQ(reason_of(v6_cut), Malformed::tcp_truncated);
 
   Bytes doff_small = ipv4_tcp(kTcpAck);
@@ -368,7 +368,7 @@ TEST(PacketParserMalformed, TcpReasons) {
 
 TEST(PacketParserMalformed, UdpReasons) {
   Bytes cut;
-  cut.eth(kIpv4).ipv4(20 + 7, kProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}).zeros(7);
+  cut.eth(kIpv4).ipv4(20 + 7, kIpProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}).zeros(7);
   EXPECT_EQ(reason_of(cut), Malformed::udp_truncated);
 
   Bytes below = ipv4_udp(1, 2, 4);
@@ -411,10 +411,10 @@ TEST(PacketParserTruncation, EveryLengthOfEveryPath) {
   frames.push_back(ipv6_udp(3));
   Bytes ext;
   ext.eth(0x88A8).vlan(1, 0x8100).vlan(2, kIpv6).ipv6(8 + 20 + 2, 60, 1, 2);
-  ext.u8(kProtoTcp).u8(0).raw({1, 4, 0, 0, 0, 0}).tcp(1, 2, kTcpAck).zeros(2);
+  ext.u8(kIpProtoTcp).u8(0).raw({1, 4, 0, 0, 0, 0}).tcp(1, 2, kTcpAck).zeros(2);
   frames.push_back(ext);
   Bytes opts;
-  opts.eth(0x8100).vlan(3, kIpv4).ipv4(40 + 28, kProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}, 10);
+  opts.eth(0x8100).vlan(3, kIpv4).ipv4(40 + 28, kIpProtoUdp, {1, 1, 1, 1}, {2, 2, 2, 2}, 10);
   opts.udp(1, 2, 28).zeros(20);
   frames.push_back(opts);
 
@@ -443,9 +443,9 @@ TEST(PacketParserTruncation, EveryLengthOfEveryPath) {
 
 // Frames whose IP length is cut to every value: the L4 reasons, never a read past it.
 TEST(PacketParserTruncation, EveryIpLength) {
-  for (std::uint8_t proto : {kProtoTcp, kProtoUdp}) {
-    const Bytes full = proto == kProtoTcp ? ipv4_tcp(kTcpAck, 6) : ipv4_udp(1, 2, 18);
-    const std::size_t header = proto == kProtoTcp ? 20 : 8;
+  for (std::uint8_t proto : {kIpProtoTcp, kIpProtoUdp}) {
+    const Bytes full = proto == kIpProtoTcp ? ipv4_tcp(kTcpAck, 6) : ipv4_udp(1, 2, 18);
+    const std::size_t header = proto == kIpProtoTcp ? 20 : 8;
     for (std::size_t l4 = 0; l4 <= full.size() - 34; ++l4) {
       Bytes b = full;
       b[16] = 0;
@@ -453,8 +453,8 @@ TEST(PacketParserTruncation, EveryIpLength) {
       const ParseResult r = parse_bytes(b);
       if (l4 < header) {
         EXPECT_EQ(r.reason,
-                  proto == kProtoTcp ? Malformed::tcp_truncated : Malformed::udp_truncated);
-      } else if (proto == kProtoUdp && l4 < full.size() - 34) {
+                  proto == kIpProtoTcp ? Malformed::tcp_truncated : Malformed::udp_truncated);
+      } else if (proto == kIpProtoUdp && l4 < full.size() - 34) {
         EXPECT_EQ(r.reason, Malformed::udp_length_exceeds_ip) << l4;
       } else {
         ASSERT_EQ(r.status, Status::flow) << l4 << " " << to_string(r.reason);
