@@ -54,7 +54,12 @@ bool eal(const std::string& prefix, const char* lcores, bool secondary) {
   if (secondary) {
     a.push_back("--proc-type=secondary");
   } else {
-    a.insert(a.end(), {"-m", "32"});
+    // The secondaries map the primary's memory at the primary's addresses. Where the kernel
+    // would put them (just below the libraries, 0x7f...) another process often has
+    // something already: an ASan build's shadow and allocator, or a dlopen'd plugin, and EAL
+    // then fails with "Cannot get a virtual area at requested address". A fixed base far
+    // from every process's mappings (and above ASan's shadow) makes the mapping reproducible.
+    a.insert(a.end(), {"-m", "32", "--base-virtaddr=0x200000000000"});
   }
   std::vector<char*> argv;
   for (std::string& s : a)
